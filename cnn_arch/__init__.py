@@ -1,0 +1,68 @@
+"""The model zoo: every network of the lecture as a pure Flax Linen module (NHWC).
+
+    model = cnn_arch.create_model('alexnet', groups=2)
+    variables = model.init(key, jnp.zeros((1, *cnn_arch.input_shape('alexnet'))))
+    logits = model.apply(variables, images, train=False)
+"""
+import dataclasses
+from functools import partial
+
+from cnn_arch import inception, resnet
+from cnn_arch.alexnet import AlexNet
+from cnn_arch.googlenet import GoogLeNet
+from cnn_arch.lenet import LeNet5
+from cnn_arch.nin import NiN
+from cnn_arch.vgg import VGG
+
+# name -> (constructor, input (H, W, C) at which the paper's figures hold)
+_MODELS = {
+    'lenet5': (LeNet5, (28, 28, 1)),
+    'alexnet': (AlexNet, (227, 227, 3)),
+    **{f'vgg_{c.lower().replace("-", "_")}': (partial(VGG, config=c), (224, 224, 3))
+       for c in ('A', 'A-LRN', 'B', 'C', 'D', 'E')},
+    'nin': (NiN, (224, 224, 3)),
+    'googlenet': (GoogLeNet, (224, 224, 3)),
+    'inception_bn': (inception.inception_bn, (224, 224, 3)),
+    'inception_v3': (inception.inception_v3, (299, 299, 3)),
+    'inception_v4': (inception.inception_v4, (299, 299, 3)),
+    **{f'resnet{d}': (partial(resnet.resnet, d), (224, 224, 3)) for d in resnet.STAGES},
+}
+ALIASES = {'vgg11': 'vgg_a', 'vgg13': 'vgg_b', 'vgg16': 'vgg_d', 'vgg19': 'vgg_e'}
+
+
+def list_models():
+  """Every model name, aliases included."""
+  return sorted([*_MODELS, *ALIASES])
+
+
+def _lookup(name):
+  key = ALIASES.get(name, name)
+  if key not in _MODELS:
+    raise ValueError(f'unknown model {name!r}; known models: {", ".join(list_models())}')
+  return _MODELS[key]
+
+
+def create_model(name, num_classes=None, **overrides):
+  """The network `name`, with `num_classes` outputs (default: its paper's, 1000 or LeNet's 10).
+
+  `overrides` are the model's own options (`groups=2`, `lrn=False`, `aux=False`,
+  `batch_norm=True`, `stride_in_3x3=True`, `dtype=jnp.bfloat16`, ...); an unknown one is an
+  error that names it and lists the accepted ones.
+  """
+  constructor, _ = _lookup(name)
+  accepted = {f.name for f in dataclasses.fields(constructor())} - {'parent', 'name'}
+  unknown = sorted(set(overrides) - accepted)
+  if unknown:
+    raise ValueError(f'{name}: unknown option(s) {", ".join(unknown)}; '
+                     f'it accepts {", ".join(sorted(accepted))}')
+  if num_classes is not None:
+    overrides['num_classes'] = num_classes
+  return constructor(**overrides)
+
+
+def input_shape(name, **overrides):
+  """(H, W, C) of the images the model takes at its paper's size."""
+  _, shape = _lookup(name)
+  if ALIASES.get(name, name) == 'lenet5' and overrides.get('conv1_padding', 2) == 0:
+    return (32, 32, 1)  # the paper's unpadded 32×32 input
+  return shape

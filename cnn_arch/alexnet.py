@@ -1,0 +1,53 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton 2012) at the lecture's 227×227×3 input.
+
+conv1 → ReLU → LRN → pool → conv2 → ReLU → LRN → pool → conv3 → conv4 → conv5 → pool →
+FC6 → dropout → FC7 → dropout → FC8. With `groups=2` conv2, conv4 and conv5 see only their own
+tower's half of the channels, as on the paper's two GPUs; conv3 and the FCs see both towers.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from cnn_arch.layers import LRN, MaxPool, flatten
+
+# The lecture's table. Per conv: width, kernel, stride, padding, LRN after it, pool after it,
+# split into towers (groups=2), initial bias (the paper sets 1 where the towers are split).
+CONVS = (
+    # name    width  k  s  p  lrn    pool   tower  bias
+    ('conv1',  96, 11, 4, 0, True,  True,  False, 0.0),
+    ('conv2', 256,  5, 1, 2, True,  True,  True,  1.0),
+    ('conv3', 384,  3, 1, 1, False, False, False, 0.0),
+    ('conv4', 384,  3, 1, 1, False, False, True,  1.0),
+    ('conv5', 256,  3, 1, 1, False, True,  True,  1.0),
+)
+HIDDEN = (('fc6', 4096), ('fc7', 4096))  # biases 1, dropout after each
+
+
+class AlexNet(nn.Module):
+  num_classes: int = 1000
+  lrn: bool = True
+  groups: int = 1
+  dropout_rate: float = 0.5
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    if self.groups not in (1, 2):
+      raise ValueError(f'alexnet: groups={self.groups}; 1 (one tower) or 2 (two towers)')
+    weights = nn.initializers.normal(0.01)  # the paper's N(0, 0.01) for every layer
+    layer_args = dict(kernel_init=weights, dtype=self.dtype, param_dtype=self.param_dtype)
+    for i, (name, width, k, s, p, lrn, pool, tower, bias) in enumerate(CONVS, 1):
+      x = nn.Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
+                  bias_init=nn.initializers.constant(bias), name=name, **layer_args)(x)
+      x = nn.relu(x)
+      if lrn and self.lrn:
+        x = LRN(name=f'norm{i}')(x)
+      if pool:
+        x = MaxPool(3, 2, name=f'pool{i}')(x)
+    x = flatten(x)
+    for name, width in HIDDEN:
+      x = nn.relu(nn.Dense(width, bias_init=nn.initializers.ones, name=name, **layer_args)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train, name=f'drop{name[2:]}')(x)
+    return nn.Dense(self.num_classes, name='fc8', **layer_args)(x)

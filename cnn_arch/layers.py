@@ -1,0 +1,117 @@
+"""The few layers Flax lacks: LRN, Caffe-style (ceil-mode) pooling, global pooling.
+
+They are modules, not functions, only so that the summary tool sees them as rows of the
+per-layer table, as in the papers' tables. None of them has parameters.
+"""
+import math
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def local_response_norm(x, size=5, k=2.0, alpha=1e-4, beta=0.75):
+  """AlexNet's LRN over the channel (last) axis, exactly the lecture's formula.
+
+      y_p = x_p / (k + alpha * sum_{j = p - size//2}^{p + size//2} x_j**2) ** beta
+
+  with the sum clipped to the existing channels. `alpha` multiplies the plain sum: PyTorch's
+  `LocalResponseNorm` (and Caffe's LRN) divide alpha by `size`, so their alpha = ours * size.
+  """
+  half = size // 2
+  squares = jnp.square(x.astype(jnp.float32))  # float32: the sum of squares overflows in bf16
+  window_sum = jax.lax.reduce_window(
+      squares, 0.0, jax.lax.add,
+      window_dimensions=(1,) * (x.ndim - 1) + (size,),
+      window_strides=(1,) * x.ndim,
+      padding=((0, 0),) * (x.ndim - 1) + ((half, half),))
+  return (x / (k + alpha * window_sum) ** beta).astype(x.dtype)
+
+
+def pool_output_size(size, window, stride, padding=0, ceil_mode=False):
+  """Output length of a pooling window; ceil mode as Caffe (and PyTorch) define it."""
+  span = size + 2 * padding - window
+  if not ceil_mode:
+    return span // stride + 1
+  out = math.ceil(span / stride) + 1
+  if (out - 1) * stride >= size + padding:  # the last window must start inside the image
+    out -= 1
+  return out
+
+
+def _pool(x, init, op, window, stride, padding, ceil_mode):
+  """Pool the two spatial axes of an NHWC array, padding the bottom/right for ceil mode."""
+  pads = []
+  for size in x.shape[1:3]:
+    out = pool_output_size(size, window, stride, padding, ceil_mode)
+    extra = (out - 1) * stride + window - (size + 2 * padding)
+    pads.append((padding, padding + max(extra, 0)))
+  return jax.lax.reduce_window(
+      x, jnp.asarray(init, x.dtype), op, (1, window, window, 1), (1, stride, stride, 1),
+      ((0, 0), *pads, (0, 0)))
+
+
+class LRN(nn.Module):
+  """Local response normalisation (Krizhevsky et al. 2012, Sec. 3.3); see `local_response_norm`."""
+  size: int = 5
+  k: float = 2.0
+  alpha: float = 1e-4
+  beta: float = 0.75
+
+  def __call__(self, x):
+    return local_response_norm(x, self.size, self.k, self.alpha, self.beta)
+
+
+class MaxPool(nn.Module):
+  """Square max pooling; `ceil_mode=True` is Caffe's rounding (GoogLeNet's 112/56/28/14/7 maps)."""
+  window: int
+  stride: int
+  padding: int = 0
+  ceil_mode: bool = False
+
+  def __call__(self, x):
+    return _pool(x, -jnp.inf, jax.lax.max, self.window, self.stride, self.padding,
+                 self.ceil_mode)
+
+
+class AvgPool(nn.Module):
+  """Square average pooling; padded zeros count in the mean, as in Caffe."""
+  window: int
+  stride: int
+  padding: int = 0
+
+  def __call__(self, x):
+    summed = _pool(x, 0.0, jax.lax.add, self.window, self.stride, self.padding, False)
+    return summed / (self.window * self.window)
+
+
+class GlobalAvgPool(nn.Module):
+  """Mean over the spatial axes: (N, H, W, C) -> (N, C)."""
+
+  def __call__(self, x):
+    return jnp.mean(x, axis=(1, 2))
+
+
+def flatten(x):
+  return x.reshape((x.shape[0], -1))
+
+
+class ConvBNReLU(nn.Module):
+  """Conv (no bias: BatchNorm's shift replaces it) → BatchNorm → ReLU, the unit of the BN-era nets.
+
+  `conv` and `norm` are partials of `nn.Conv` / `nn.BatchNorm` that already carry dtype,
+  initialiser and train/eval mode, so the networks set those in one place.
+  """
+  features: int
+  kernel: tuple[int, int]
+  conv: Callable[..., nn.Module]
+  norm: Callable[..., nn.Module]
+  strides: int = 1
+  padding: str | int = 'SAME'
+
+  @nn.compact
+  def __call__(self, x):
+    x = self.conv(self.features, self.kernel, self.strides, padding=self.padding,
+                  use_bias=False, name='conv')(x)
+    return nn.relu(self.norm(name='bn')(x))
