@@ -38,14 +38,17 @@ class AlexNet(nn.Module):
       raise ValueError(f'alexnet: groups={self.groups}; 1 (one tower) or 2 (two towers)')
     weights = nn.initializers.normal(0.01)  # the paper's N(0, 0.01) for every layer
     layer_args = dict(kernel_init=weights, dtype=self.dtype, param_dtype=self.param_dtype)
-    for i, (name, width, k, s, p, lrn, pool, tower, bias) in enumerate(CONVS, 1):
+    norms = pools = 0  # the lecture numbers them norm1, norm2 and pool1 … pool3
+    for name, width, k, s, p, lrn, pool, tower, bias in CONVS:
       x = nn.Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
                   bias_init=nn.initializers.constant(bias), name=name, **layer_args)(x)
       x = nn.relu(x)
       if lrn and self.lrn:
-        x = LRN(name=f'norm{i}')(x)
+        norms += 1
+        x = LRN(name=f'norm{norms}')(x)
       if pool:
-        x = MaxPool(3, 2, name=f'pool{i}')(x)
+        pools += 1
+        x = MaxPool(3, 2, name=f'pool{pools}')(x)
     x = flatten(x)
     for name, width in HIDDEN:
       x = nn.relu(nn.Dense(width, bias_init=nn.initializers.ones, name=name, **layer_args)(x))

@@ -1,0 +1,84 @@
+"""LRN and Caffe-style pooling against plain NumPy transcriptions of their formulas."""
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnn_arch import layers
+
+
+def lrn_reference(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
+  """The lecture's formula, channel by channel: sum over max(0, p-n/2) … min(P-1, p+n/2)."""
+  channels = x.shape[-1]
+  y = np.empty_like(x)
+  for p in range(channels):
+    lo, hi = max(0, p - n // 2), min(channels - 1, p + n // 2)
+    y[..., p] = x[..., p] / (k + alpha * np.sum(x[..., lo:hi + 1] ** 2, axis=-1)) ** beta
+  return y
+
+
+def pool_reference(x, window, stride, padding, ceil_mode, op):
+  """Caffe's pooling loop: windows clipped to the (padded) image, ceil or floor output size."""
+  n, h, w, c = x.shape
+
+  def out_size(size):
+    span = (size + 2 * padding - window) / stride
+    out = (math.ceil(span) if ceil_mode else math.floor(span)) + 1
+    return out - 1 if ceil_mode and (out - 1) * stride >= size + padding else out
+
+  oh, ow = out_size(h), out_size(w)
+  y = np.zeros((n, oh, ow, c), x.dtype)
+  for i in range(oh):
+    for j in range(ow):
+      top, left = i * stride - padding, j * stride - padding
+      patch = x[:, max(top, 0):min(top + window, h), max(left, 0):min(left + window, w)]
+      if op == 'max':
+        y[:, i, j] = patch.max(axis=(1, 2))
+      else:  # padded zeros count, so divide by the full window
+        y[:, i, j] = patch.sum(axis=(1, 2)) / window ** 2
+  return y
+
+
+@pytest.mark.parametrize('size', [3, 5, 7])
+def test_lrn_equals_formula(size):
+  x = np.random.default_rng(0).normal(0, 20, (2, 4, 5, 16)).astype(np.float32)
+  expected = lrn_reference(x, n=size)
+  np.testing.assert_allclose(layers.local_response_norm(jnp.asarray(x), size), expected,
+                             rtol=1e-5)
+  # The formula matters: with alpha divided by n (PyTorch/Caffe) the result differs.
+  assert not np.allclose(lrn_reference(x, n=size, alpha=1e-4 / size), expected, rtol=1e-3)
+
+
+def test_lrn_module_uses_alexnet_constants():
+  x = np.random.default_rng(1).normal(0, 30, (1, 3, 3, 96)).astype(np.float32)
+  np.testing.assert_allclose(layers.LRN().apply({}, jnp.asarray(x)), lrn_reference(x), rtol=1e-5)
+
+
+@pytest.mark.parametrize('op,size,window,stride,padding,ceil_mode', [
+    ('max', 112, 3, 2, 0, True),   # GoogLeNet: 112 → 56 (floor mode would give 55)
+    ('max', 14, 3, 2, 0, True),    # 14 → 7
+    ('max', 13, 3, 2, 0, False),   # AlexNet: 13 → 6
+    ('max', 10, 3, 2, 1, True),    # padding + ceil: last window must start inside the image
+    ('max', 9, 2, 2, 0, True),
+    ('max', 7, 3, 1, 1, False),    # Inception's same-size branch pool
+    ('avg', 7, 3, 1, 1, False),    # ... its average-pooling twin (padded zeros count)
+    ('avg', 14, 5, 3, 0, False),   # GoogLeNet's auxiliary head: 14 → 4
+    ('avg', 8, 2, 2, 0, False),    # LeNet-5's subsampling
+])
+def test_pooling_equals_caffe_loop(op, size, window, stride, padding, ceil_mode):
+  x = np.random.default_rng(2).normal(size=(2, size, size + 1, 3)).astype(np.float32)
+  if op == 'max':
+    y = layers.MaxPool(window, stride, padding, ceil_mode).apply({}, jnp.asarray(x))
+  else:
+    y = layers.AvgPool(window, stride, padding).apply({}, jnp.asarray(x))
+  np.testing.assert_allclose(y, pool_reference(x, window, stride, padding, ceil_mode, op),
+                             rtol=1e-6, atol=1e-6)
+
+
+def test_ceil_mode_sizes_of_googlenet():
+  sizes = [112]
+  for _ in range(4):
+    sizes.append(layers.pool_output_size(sizes[-1], 3, 2, ceil_mode=True))
+  assert sizes == [112, 56, 28, 14, 7]
+  assert layers.pool_output_size(112, 3, 2) == 55  # what floor mode would do
