@@ -147,8 +147,8 @@ def model_table():
   for name in sorted(PAPERS, key=list(PAPERS).index):
     s = summarize(name)
     size = '×'.join(map(str, s['input_shape']))
-    lines.append(f'| `{name}` | {PAPERS[name]} | {size} | {s["params"]:,} | '
-                 f'{s["macs"] / 1e9:.2f} G |')
+    macs = f'{s["macs"] / 1e9:.2f} G' if s['macs'] > 1e8 else f'{s["macs"] / 1e6:.2f} M'
+    lines.append(f'| `{name}` | {PAPERS[name]} | {size} | {s["params"]:,} | {macs} |')
   return '\n'.join(lines)
 
 

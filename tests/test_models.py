@@ -1,4 +1,6 @@
 """Every model runs: logits of the right shape, random in training (dropout), fixed in eval."""
+import subprocess
+import sys
 from functools import partial
 
 import jax
@@ -110,3 +112,9 @@ def test_impossible_options_fail_with_a_message(name, overrides, message):
 def test_lenet5_rejects_the_wrong_input_size():
   with pytest.raises(ValueError, match='takes 32×32'):
     summarize('lenet5', input_size=28, conv1_padding=0)
+
+
+def test_importing_the_zoo_does_not_import_tensorflow():
+  code = 'import sys, cnn_arch; print("tensorflow" in sys.modules)'
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == 'False'

@@ -63,7 +63,7 @@ def test_alexnet_without_lrn_has_same_params_and_no_norm_layers():
 
 def test_alexnet_paper_initialisation():
   model = cnn_arch.create_model('alexnet')
-  params = model.init(jax.random.key(0), jnp.zeros((1, 227, 227, 3)))['params']
+  params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 227, 227, 3)))['params']
   for name in ('conv2', 'conv4', 'conv5', 'fc6', 'fc7'):
     assert jnp.all(params[name]['bias'] == 1.0), name
   for name in ('conv1', 'conv3', 'fc8'):
