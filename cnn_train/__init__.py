@@ -1,0 +1,1 @@
+"""The training library: input pipeline, optimiser and schedules, steps, sharding, checkpoints."""

@@ -1,0 +1,21 @@
+"""AlexNet with the paper's recipe (Sec. 4-5): batch 128, SGD momentum 0.9, weight decay 5e-4,
+lr 0.01 divided by 10 when the validation error stops improving (3 times), ~90 epochs; random
+227 crops of the 256-resized image, mirrors, PCA colour noise (std 0.1).
+
+    python train.py --config=configs/alexnet.py:lrn=False,groups=2,dataset=imagenette
+"""
+from configs import common
+
+
+def get_config(arg=None):
+  arg = common.parse_arg(arg, lrn=True, groups=1, dataset='imagenet2012')
+  c = common.set_dataset(common.base(), arg.dataset, image_size=227)
+  c.model.name = 'alexnet'
+  c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups}
+  c.augment.update(crop='alexnet', resize=256, flip=True, pca_lighting=0.1)
+  c.batch_size = 128
+  c.num_epochs = 90
+  c.lr = 0.01
+  c.optimizer.weight_decay = 5e-4
+  c.schedule.update(name='plateau', factor=0.1, patience=5, max_reductions=3)
+  return c

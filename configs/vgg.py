@@ -1,0 +1,21 @@
+"""VGG (Sec. 3.1 of the paper): batch 256, momentum 0.9, weight decay 5e-4, lr 0.01 divided by 10
+when the validation accuracy stops improving (3 times), 74 epochs; 224 crops of the image
+rescaled to S = 256, mirrors, RGB colour shift.
+
+    python train.py --config=configs/vgg.py:A-LRN
+    python train.py --config=configs/vgg.py:D,batch_norm=True,dataset=imagenette
+"""
+from configs import common
+
+
+def get_config(arg=None):
+  arg = common.parse_arg(arg, variant='D', batch_norm=False, dataset='imagenet2012')
+  c = common.set_dataset(common.base(), arg.dataset, image_size=224)
+  c.model.name = 'vgg_' + arg.variant.lower().replace('-', '_')
+  c.model.overrides = {'batch_norm': arg.batch_norm}
+  c.augment.update(crop='alexnet', resize=256, flip=True, pca_lighting=0.1)
+  c.batch_size = 256
+  c.num_epochs = 74
+  c.lr = 0.01
+  c.schedule.update(name='plateau', factor=0.1, patience=3, max_reductions=3)
+  return c
