@@ -1,8 +1,11 @@
 import math
 import os
 
-# Tests run on the CPU.
+# Tests run on the CPU, as two devices so that the data-parallel code paths run too.
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=2').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

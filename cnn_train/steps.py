@@ -1,0 +1,69 @@
+"""The train state and the two jitted pure functions: train_step and eval_step."""
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any
+  lr_scale: jax.Array  # the plateau schedule's factor, set on the host after each eval
+
+
+def create_train_state(rng, model, tx, image_shape):
+  """Initial state for images of `image_shape` (H, W, C); pure, so it can be jitted or traced."""
+  variables = model.init(rng, jnp.zeros((1, *image_shape), jnp.float32))
+  return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                           batch_stats=variables.get('batch_stats', {}),
+                           lr_scale=jnp.ones((), jnp.float32))
+
+
+def cross_entropy(logits, labels, label_smoothing=0.0):
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+  return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+
+
+def train_step(state, batch, *, schedule, dropout_key, aux_loss_weight=0.0,
+               label_smoothing=0.0):
+  """One SGD step on the global batch; BatchNorm statistics are over the whole global batch."""
+  rng = jax.random.fold_in(dropout_key, state.step)  # dropout masks: a function of seed and step
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, batch['image'], train=True,
+        rngs={'dropout': rng}, mutable=['batch_stats'])
+    logits, aux_logits = outputs if isinstance(outputs, tuple) else (outputs, ())
+    loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
+    for aux in aux_logits:  # GoogLeNet's auxiliary classifiers: training only
+      loss += aux_loss_weight * cross_entropy(aux, batch['label'], label_smoothing).mean()
+    return loss, (logits, updates.get('batch_stats', {}))
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  lr = schedule(state.step) * state.lr_scale
+  state.opt_state.hyperparams['learning_rate'] = lr
+  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  metrics = {'train_loss': loss, 'lr': lr,
+             'train_top1': jnp.mean(jnp.argmax(logits, -1) == batch['label'])}
+  return state, metrics
+
+
+def eval_step(state, batch):
+  """Sums over the real (mask=True) examples of the batch: loss, top-1, top-5 hits, count."""
+  logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                          batch['image'], train=False)
+  return count_hits(logits.astype(jnp.float32), batch['label'], batch['mask'])
+
+
+def count_hits(logits, labels, mask):
+  """Masked sums of the loss and of the top-1 and top-5 hits of one batch of logits."""
+  k = min(5, logits.shape[-1])
+  top5 = jax.lax.top_k(logits, k)[1]
+  mask = mask.astype(jnp.float32)
+  return {
+      'loss': jnp.sum(cross_entropy(logits, labels) * mask),
+      'top1': jnp.sum((top5[:, 0] == labels) * mask),
+      'top5': jnp.sum(jnp.any(top5 == labels[:, None], axis=-1) * mask),
+      'count': jnp.sum(mask),
+  }

@@ -1,0 +1,41 @@
+"""Train a model of the zoo: python train.py --config=configs/alexnet.py[:ARGS] [--workdir=DIR].
+
+Without --workdir the run goes to runs/<config name>[-<args>]; rerunning with the same workdir
+resumes from its latest checkpoint. Any config key can be overridden: --config.batch_size=256.
+"""
+import os
+import re
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<family>.py[:args]',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'run directory (default: runs/<config>)')
+
+
+def default_workdir(config_arg):
+  """runs/alexnet-lrn=False,groups=2 for configs/alexnet.py:lrn=False,groups=2."""
+  path, _, args = config_arg.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join('runs', name + (f'-{re.sub(r"[^A-Za-z0-9=,._-]", "_", args)}'
+                                      if args else ''))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  from cnn_train import trainer  # after flag parsing: --help stays fast
+  workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
+  try:
+    trainer.train_and_evaluate(_CONFIG.value, workdir)
+  except ValueError as e:  # a configuration or data problem: one line, no stack trace
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  flags.mark_flag_as_required('config')
+  app.run(main)
