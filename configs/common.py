@@ -51,7 +51,7 @@ def base():
       'patience': 1,
       'max_reductions': 3,
       'monitor': 'val_error',     # 'val_error' (1 - top-1) or 'val_loss'
-      'min_delta': 0.0,
+      'min_delta': 1e-4,
       'decay_epochs': (30, 60, 80),  # step: ×factor at each of these epochs
       'warmup_epochs': 0.0,       # cosine: linear warm-up
   })
