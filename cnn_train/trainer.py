@@ -167,7 +167,7 @@ def train_and_evaluate(config, workdir, devices=None):
       result = evaluate(eval_step, state, config, mesh)
       monitor = 1 - result['val_top1'] if config.schedule.monitor == 'val_error' else (
           result['val_loss'])
-      if config.schedule.name == 'plateau':
+      if config.schedule.name == 'plateau' and step % eval_every == 0:  # not the run's tail
         plateau = optim.plateau_update(config, plateau, monitor)
         state = state.replace(lr_scale=jax.device_put(jnp.float32(plateau.scale), replicated))
       log.write(step, epoch, {k: v for k, v in result.items() if k != 'val_examples'})
