@@ -41,14 +41,18 @@ def pool_output_size(size, window, stride, padding=0, ceil_mode=False):
 
 
 def _pool(x, init, op, window, stride, padding, ceil_mode):
-  """Pool the two spatial axes of an NHWC array, padding the bottom/right for ceil mode."""
+  """Pool the two spatial axes of an NHWC array, padding the bottom/right for ceil mode.
+
+  `init` stays a Python scalar: JAX recognises max/add windows (and can differentiate them) only
+  for the literal identities -inf and 0.
+  """
   pads = []
   for size in x.shape[1:3]:
     out = pool_output_size(size, window, stride, padding, ceil_mode)
     extra = (out - 1) * stride + window - (size + 2 * padding)
     pads.append((padding, padding + max(extra, 0)))
   return jax.lax.reduce_window(
-      x, jnp.asarray(init, x.dtype), op, (1, window, window, 1), (1, stride, stride, 1),
+      x, init, op, (1, window, window, 1), (1, stride, stride, 1),
       ((0, 0), *pads, (0, 0)))
 
 

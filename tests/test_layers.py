@@ -82,3 +82,16 @@ def test_ceil_mode_sizes_of_googlenet():
     sizes.append(layers.pool_output_size(sizes[-1], 3, 2, ceil_mode=True))
   assert sizes == [112, 56, 28, 14, 7]
   assert layers.pool_output_size(112, 3, 2) == 55  # what floor mode would do
+
+
+def test_pooling_is_differentiable_like_flax():
+  import flax.linen as nn
+  import jax
+  x = jnp.asarray(np.random.default_rng(3).normal(size=(1, 6, 6, 2)).astype(np.float32))
+  ours = jax.grad(lambda x: layers.MaxPool(2, 2).apply({}, x).sum())(x)
+  flax = jax.grad(lambda x: nn.max_pool(x, (2, 2), (2, 2)).sum())(x)
+  np.testing.assert_array_equal(ours, flax)
+  ours = jax.grad(lambda x: (layers.AvgPool(3, 1, 1).apply({}, x) ** 2).sum())(x)
+  flax = jax.grad(lambda x: (nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)),
+                                         count_include_pad=True) ** 2).sum())(x)
+  np.testing.assert_allclose(ours, flax, rtol=1e-6)
