@@ -6,6 +6,7 @@ after an eval: optax's `reduce_on_plateau` runs there, and its scale multiplies 
 """
 import math
 
+import jax
 import jax.numpy as jnp
 import optax
 from flax import traverse_util
@@ -69,7 +70,7 @@ def plateau_init(config):
 def plateau_update(config, state, value):
   """The plateau state after one eval whose monitored metric (lower is better) is `value`."""
   _, state = _plateau(config).update(updates={}, state=state, value=jnp.asarray(value))
-  return state
+  return jax.device_get(state)  # host values: nothing the donated train state can alias
 
 
 def plateau_reductions(config, state):

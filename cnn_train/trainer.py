@@ -169,7 +169,7 @@ def train_and_evaluate(config, workdir, devices=None):
           result['val_loss'])
       if config.schedule.name == 'plateau' and step % eval_every == 0:  # not the run's tail
         plateau = optim.plateau_update(config, plateau, monitor)
-        state = state.replace(lr_scale=jax.device_put(jnp.float32(plateau.scale), replicated))
+        state = state.replace(lr_scale=jax.device_put(np.float32(plateau.scale), replicated))
       log.write(step, epoch, {k: v for k, v in result.items() if k != 'val_examples'})
       bar.write(f'eval at step {step} (epoch {epoch:.2f}): val_loss {result["val_loss"]:.4f} '
                 f'top-1 {result["val_top1"]:.4f} top-5 {result["val_top5"]:.4f}')
