@@ -23,6 +23,24 @@ def default_workdir(config_arg):
                                       if args else ''))
 
 
+def parse_flags(argv):
+  """absl's parsing, with config mistakes reported in one line instead of a stack trace."""
+  try:
+    return flags.FLAGS(argv)
+  except (KeyError, AttributeError) as e:  # ml_collections: --config.KEY for a missing KEY
+    key = str(e).strip('"\'')
+    bad = [a for a in argv if a.startswith('--config.') and key in a.split('=')[0]]
+    fail(f'unknown config key {key!r} in {" ".join(bad) or "the command line"} '
+         '(the keys are listed in configs/common.py)')
+  except flags.Error as e:  # a bad value, or an error raised by the config file itself
+    fail(str(e).strip().splitlines()[-1].strip())
+
+
+def fail(message):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -32,10 +50,9 @@ def main(argv):
   try:
     trainer.train_and_evaluate(_CONFIG.value, workdir)
   except ValueError as e:  # a configuration or data problem: one line, no stack trace
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    fail(e)
 
 
 if __name__ == '__main__':
   flags.mark_flag_as_required('config')
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
