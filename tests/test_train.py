@@ -1,0 +1,124 @@
+"""The train loop end to end on a tiny ImageFolder made here: outputs, exact eval, resume, errors."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from PIL import Image
+
+from cnn_train import trainer
+from configs import lenet5
+
+CLASSES = ('ant', 'bee', 'cat')
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+  """train: 8 images per class; val: 7 images (not a multiple of the batch)."""
+  root = tmp_path_factory.mktemp('folder')
+  rng = np.random.default_rng(0)
+  for split, counts in (('train', (8, 8, 8)), ('val', (3, 2, 2))):
+    for label, (name, count) in enumerate(zip(CLASSES, counts)):
+      os.makedirs(root / split / name)
+      for i in range(count):
+        pixels = rng.integers(0, 60, (12, 12, 3)) + 90 * label  # classes differ in brightness
+        Image.fromarray(pixels.astype(np.uint8)).save(root / split / name / f'{i}.png')
+  return root
+
+
+def tiny_config(folder, **changes):
+  c = lenet5.get_config(f'dataset=folder:{folder}')
+  c.image_size = 28
+  c.augment.update(crop='none', resize=0)
+  c.update(batch_size=4, num_epochs=2, log_every_steps=2, checkpoint_every_steps=100, lr=0.02)
+  c.update(changes)
+  return c
+
+
+def final_state(workdir):
+  steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
+  path = os.path.join(workdir, 'checkpoints', str(steps[-1]), 'state')
+  return steps[-1], ocp.StandardCheckpointer().restore(os.path.abspath(path))
+
+
+def test_train_writes_metrics_checkpoints_and_counts_every_eval_example(folder, tmp_path):
+  result = trainer.train_and_evaluate(tiny_config(folder), str(tmp_path))
+  assert result['val_examples'] == 7  # 2 batches of 4, the last one padded and masked
+  assert 0 <= result['val_top1'] <= result['val_top5'] <= 1
+  config = json.loads((tmp_path / 'config.json').read_text())
+  assert config['model']['name'] == 'lenet5' and config['batch_size'] == 4
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert all('step' in l and 'epoch' in l for l in lines)
+  train = [l for l in lines if 'train_loss' in l]
+  evals = [l for l in lines if 'val_top1' in l]
+  assert {'train_loss', 'train_top1', 'lr', 'images_per_s'} <= set(train[0])
+  assert [l['step'] for l in evals] == [6, 12] and evals[-1]['epoch'] == 2  # 24 / 4 per epoch
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(tmp_path))
+  step, _ = final_state(str(tmp_path))
+  assert step == 12
+
+
+def test_resumed_run_equals_uninterrupted_run(folder, tmp_path):
+  straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
+  trainer.train_and_evaluate(tiny_config(folder, max_steps=10), straight)
+  trainer.train_and_evaluate(tiny_config(folder, max_steps=4), stopped)  # mid-epoch stop
+  trainer.train_and_evaluate(tiny_config(folder, max_steps=10), stopped)
+  (step_a, a), (step_b, b) = final_state(straight), final_state(stopped)
+  assert step_a == step_b == 10
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  losses = lambda d: [json.loads(l).get('train_loss') for l in  # noqa: E731
+                      open(os.path.join(d, 'metrics.jsonl'))]
+  assert [l for l in losses(straight) if l][-1] == [l for l in losses(stopped) if l][-1]
+
+
+def test_plateau_state_is_restored_on_resume(folder, tmp_path):
+  # lr 0 never improves: patience 1 cuts the rate after the second eval, and the cut survives.
+  config = tiny_config(folder, lr=0.0, num_epochs=4)
+  config.schedule.update(patience=1, min_delta=0.5)
+  workdir = str(tmp_path)
+  trainer.train_and_evaluate(tiny_config(folder, lr=0.0, max_steps=13,
+                                         schedule=config.schedule), workdir)
+  trainer.train_and_evaluate(config, workdir)
+  _, state = final_state(workdir)
+  assert float(state['lr_scale']) == pytest.approx(0.001)  # three cuts, then no more
+
+
+def test_workdir_of_another_model_is_refused(folder, tmp_path):
+  trainer.train_and_evaluate(tiny_config(folder, max_steps=1), str(tmp_path))
+  config = tiny_config(folder, max_steps=1)
+  config.model.name = 'resnet18'
+  with pytest.raises(ValueError, match='holds a run of lenet5, not resnet18'):
+    trainer.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--config=configs/lenet5.py', '--config.nonsense=1'], "unknown config key 'nonsense'"),
+    (['--config=configs/alexnet.py:towers=2'], "unknown config argument 'towers'"),
+    (['--config=configs/lenet5.py', '--config.batch_size=abc'], 'batch_size'),
+    (['--config=configs/lenet5.py', '--config.schedule.name=linear'], "schedule.name='linear'"),
+    (['--config=configs/lenet5.py', '--config.batch_size=7'], 'does not divide over 2 devices'),
+])
+def test_config_errors_are_one_line(args, message, tmp_path):
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
+  out = subprocess.run([sys.executable, 'train.py', f'--workdir={tmp_path}', *args],
+                       capture_output=True, text=True, env=env,
+                       cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert out.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert message in out.stderr.strip().splitlines()[-1]
+  assert not os.listdir(tmp_path)  # nothing was written
+
+
+def test_train_command_line_runs_on_a_folder(folder, tmp_path):
+  out = subprocess.run(
+      [sys.executable, 'train.py', f'--config=configs/lenet5.py:dataset=folder:{folder}',
+       f'--workdir={tmp_path}', '--config.image_size=28', '--config.augment.crop=none',
+       '--config.batch_size=4', '--config.max_steps=3', '--config.log_every_steps=1'],
+      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert out.returncode == 0, out.stderr[-3000:]
+  last = out.stdout.strip().splitlines()[-1]
+  assert last.startswith('final: step 3 val_top1 ') and '(7 examples)' in last
