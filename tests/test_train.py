@@ -76,8 +76,9 @@ def test_resumed_run_equals_uninterrupted_run(folder, tmp_path):
 
 
 def test_plateau_state_is_restored_on_resume(folder, tmp_path):
-  # lr 0 never improves: patience 1 cuts the rate after the second eval, and the cut survives.
-  config = tiny_config(folder, lr=0.0, num_epochs=4)
+  # lr 0 never improves: patience 1 cuts the rate at every eval after the first; the state
+  # (best value, count) survives the restart, and the fourth cut is refused.
+  config = tiny_config(folder, lr=0.0, num_epochs=5)
   config.schedule.update(patience=1, min_delta=0.5)
   workdir = str(tmp_path)
   trainer.train_and_evaluate(tiny_config(folder, lr=0.0, max_steps=13,
