@@ -7,7 +7,7 @@ import os
 import re
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<family>.py[:args]',
@@ -45,6 +45,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every step at INFO; -v 0 shows it
+    logging.set_verbosity(logging.WARNING)
   from cnn_train import trainer  # after flag parsing: --help stays fast
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
   try:
