@@ -104,5 +104,5 @@ def parse_arg(arg, **defaults):
       try:
         result[key] = kind(value)
       except ValueError:
-        raise ValueError(f'config argument {key}={value!r} must be a {kind.__name__}') from None
+        raise ValueError(f'config argument {key}={value!r} must be of type {kind.__name__}') from None
   return result
