@@ -174,7 +174,7 @@ def train_and_evaluate(config, workdir, devices=None):
       bar.write(f'eval at step {step} (epoch {epoch:.2f}): val_loss {result["val_loss"]:.4f} '
                 f'top-1 {result["val_top1"]:.4f} top-5 {result["val_top5"]:.4f}')
       checkpoints.save(manager, state, record_of(epoch), monitor)
-      last_time = time.time()  # images/s counts training only
+      last_time, last_step = time.time(), step  # images/s counts training only
     elif step % config.checkpoint_every_steps == 0:
       checkpoints.save(manager, state, record_of(epoch))
   bar.close()
