@@ -10,15 +10,15 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 
-def create_manager(workdir, config):
+def create_manager(workdir, config, read_only=False):
   """Orbax manager; the best checkpoint is the one with the lowest monitored validation metric."""
   policy = checkpoint_managers.AnyPreservationPolicy([
       checkpoint_managers.LatestN(config.keep_checkpoints),
       checkpoint_managers.BestN(get_metric_fn=lambda m: -m['monitor'], n=1,
                                 keep_checkpoints_without_metrics=False),
   ])
-  options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True,
-                                         enable_async_checkpointing=False)
+  options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=not read_only,
+                                         read_only=read_only, enable_async_checkpointing=False)
   return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')),
                                options=options)
 
@@ -40,3 +40,13 @@ def restore(manager, abstract_state, step=None):
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()))
   return restored.state, restored.record
+
+
+def best_step(manager):
+  """The kept step with the lowest monitored metric (None if no checkpoint has one)."""
+  monitors = {}
+  for step in manager.all_steps():
+    record = manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore())).record
+    if record.get('monitor') is not None:
+      monitors[step] = record['monitor']
+  return min(monitors, key=monitors.get) if monitors else None

@@ -222,6 +222,25 @@ def preprocess_eval(image, config):
   return normalize(_resize(image, config.image_size), config.dataset)
 
 
+def ten_crops(image, config):
+  """AlexNet's test-time crops (Sec. 4.1): the four corner and the central S×S patches of the
+  image with its shorter side resized to `resize`, and their mirror images → [10, S, S, C]."""
+  image = _decode_window(image, _full_window, _channels(image, config))
+  height, width = tf.shape(image)[0], tf.shape(image)[1]
+  scale = resize_side(config) / tf.cast(tf.minimum(height, width), tf.float32)
+  height = tf.maximum(tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32),
+                      config.image_size)
+  width = tf.maximum(tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32),
+                     config.image_size)
+  image = tf.image.resize(image, [height, width], method='bilinear', antialias=True)
+  size = config.image_size
+  corners = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size),
+             ((height - size) // 2, (width - size) // 2)]
+  crops = [image[y:y + size, x:x + size] for y, x in corners]
+  crops = tf.stack(crops + [tf.image.flip_left_right(c) for c in crops])
+  return normalize(tf.ensure_shape(crops, [10, size, size, image.shape[-1]]), config.dataset)
+
+
 # ----------------------------------------------------------------------------------------------
 # Sources: this process's shard of a split as records, in a seeded order per epoch or file order.
 
@@ -465,10 +484,15 @@ def train_batches(config, local_batch_size: int, start_step: int = 0,
 
 
 def eval_batches(config, local_batch_size: int, split: str | None = None,
-                 process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+                 process_index: int = 0, process_count: int = 1,
+                 crops: int = 1) -> Iterator[dict]:
   """Every example of the split exactly once, as {'image', 'label', 'mask': bool [B]} batches;
   the last ones are padded with mask=False zeros. Every process yields the same number of
-  batches (its shard differs from the others' by at most one example)."""
+  batches (its shard differs from the others' by at most one example). With `crops=10` each
+  image is AlexNet's ten crops, [B, 10, S, S, C]."""
+  if crops not in (1, 10):
+    raise ValueError(f'crops={crops}: 1 (the central crop) or 10 (AlexNet\'s test)')
+  preprocess = preprocess_eval if crops == 1 else ten_crops
   split = split or config.eval_split
   source = _source(config, split, process_index, process_count)
   total = _split_size(config, split)
@@ -476,7 +500,7 @@ def eval_batches(config, local_batch_size: int, split: str | None = None,
 
   def prepare(record):
     example = source.load(record)
-    return {'image': preprocess_eval(example['image'], config),
+    return {'image': preprocess(example['image'], config),
             'label': tf.cast(example['label'], tf.int32), 'mask': tf.constant(True)}
 
   ds = source.records(None).map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

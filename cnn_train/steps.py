@@ -50,19 +50,30 @@ def train_step(state, batch, *, schedule, dropout_key, aux_loss_weight=0.0,
 
 
 def eval_step(state, batch):
-  """Sums over the real (mask=True) examples of the batch: loss, top-1, top-5 hits, count."""
+  """Sums over the real (mask=True) examples of the batch: loss, top-1, top-5 hits, count.
+
+  Images of shape [B, K, H, W, C] are K crops of each example (AlexNet's 10-crop test): their
+  softmax outputs are averaged.
+  """
+  images = batch['image']
+  crops = images.shape[1] if images.ndim == 5 else 1
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
-                          batch['image'], train=False)
-  return count_hits(logits.astype(jnp.float32), batch['label'], batch['mask'])
+                          images.reshape((-1, *images.shape[-3:])), train=False)
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+  if crops > 1:  # log of the mean of the crops' probabilities
+    log_probs = jax.nn.logsumexp(log_probs.reshape((-1, crops, log_probs.shape[-1])), axis=1)
+    log_probs -= jnp.log(crops)
+  return count_hits(log_probs, batch['label'], batch['mask'])
 
 
-def count_hits(logits, labels, mask):
-  """Masked sums of the loss and of the top-1 and top-5 hits of one batch of logits."""
-  k = min(5, logits.shape[-1])
-  top5 = jax.lax.top_k(logits, k)[1]
+def count_hits(log_probs, labels, mask):
+  """Masked sums of the loss and of the top-1 and top-5 hits of one batch of log-probabilities."""
+  k = min(5, log_probs.shape[-1])
+  top5 = jax.lax.top_k(log_probs, k)[1]
   mask = mask.astype(jnp.float32)
+  loss = -jnp.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
   return {
-      'loss': jnp.sum(cross_entropy(logits, labels) * mask),
+      'loss': jnp.sum(loss * mask),
       'top1': jnp.sum((top5[:, 0] == labels) * mask),
       'top5': jnp.sum(jnp.any(top5 == labels[:, None], axis=-1) * mask),
       'count': jnp.sum(mask),

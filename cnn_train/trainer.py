@@ -73,11 +73,11 @@ class MetricsLog:
       self.jsonl.close()
 
 
-def evaluate(eval_step, state, config, mesh, split=None):
+def evaluate(eval_step, state, config, mesh, split=None, crops=1):
   """Loss, top-1, top-5 over every example of the split exactly once (padded, masked)."""
   local_batch = config.batch_size // jax.process_count()
   batches = input_pipeline.eval_batches(config, local_batch, split, jax.process_index(),
-                                        jax.process_count())
+                                        jax.process_count(), crops)
   totals = None
   for batch in sharding.prefetch(batches, mesh):
     sums = eval_step(state, batch)
@@ -88,6 +88,19 @@ def evaluate(eval_step, state, config, mesh, split=None):
           'val_top5': totals['top5'] / count, 'val_examples': count}
 
 
+def train_state_of(config, info, mesh):
+  """(init, abstract state): init(key) makes the train state; the abstract one has its shapes and
+  its (replicated) shardings on `mesh`. Model errors surface here, before anything compiles."""
+  model = create_model(config, info.num_classes)
+  image_shape = (config.image_size, config.image_size, info.channels)
+  init = partial(steps.create_train_state, model=model, tx=optim.create_optimizer(config),
+                 image_shape=image_shape)
+  replicated = sharding.replicated(mesh)
+  abstract = jax.eval_shape(init, jax.random.key(0))
+  return init, jax.tree.map(
+      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+
+
 def train_and_evaluate(config, workdir, devices=None):
   """Train `config` in `workdir` (resuming from its latest checkpoint); returns the final eval."""
   check_config(config)
@@ -96,28 +109,19 @@ def train_and_evaluate(config, workdir, devices=None):
   os.makedirs(workdir, exist_ok=True)
   check_workdir(workdir, config)
   info = input_pipeline.dataset_info(config)
-  model = create_model(config, info.num_classes)
-  image_shape = (config.image_size, config.image_size, info.channels)
-
   steps_per_epoch = max(info.num_train // config.batch_size, 1)
   total_steps = config.max_steps or config.num_epochs * steps_per_epoch
   eval_every = max(int(config.eval_every_epochs * steps_per_epoch), 1)
   schedule = optim.create_schedule(config, steps_per_epoch, total_steps)
-  tx = optim.create_optimizer(config)
-
-  root = jax.random.key(config.seed)
-  init_key, dropout_key = jax.random.split(root)
-  init = partial(steps.create_train_state, model=model, tx=tx, image_shape=image_shape)
-  abstract_state = jax.eval_shape(init, init_key)  # model errors surface here, uncompiled
+  init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
+  init, abstract_state = train_state_of(config, info, mesh)
   replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+  state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
 
   manager = checkpoints.create_manager(workdir, config)
   plateau = optim.plateau_init(config)
   if manager.latest_step() is not None:
-    abstract = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                            abstract_state, state_sharding)
-    state, record = checkpoints.restore(manager, abstract)
+    state, record = checkpoints.restore(manager, abstract_state)
     plateau = optim.plateau_from_json(config, record['plateau'])
     print(f'resumed from step {int(state.step)} of {workdir}', flush=True)
   else:
@@ -143,8 +147,8 @@ def train_and_evaluate(config, workdir, devices=None):
                   disable=not sys.stderr.isatty() or jax.process_index() > 0)
   pending, last_time, last_step, result = [], time.time(), start, None
 
-  def record_of(epoch):
-    return {'plateau': optim.plateau_to_json(plateau), 'epoch': epoch}
+  def record_of(epoch, monitor=None):
+    return {'plateau': optim.plateau_to_json(plateau), 'epoch': epoch, 'monitor': monitor}
 
   for step in range(start + 1, total_steps + 1):
     state, metrics = train_step(state, next(batches))
@@ -173,7 +177,7 @@ def train_and_evaluate(config, workdir, devices=None):
       log.write(step, epoch, {k: v for k, v in result.items() if k != 'val_examples'})
       bar.write(f'eval at step {step} (epoch {epoch:.2f}): val_loss {result["val_loss"]:.4f} '
                 f'top-1 {result["val_top1"]:.4f} top-5 {result["val_top5"]:.4f}')
-      checkpoints.save(manager, state, record_of(epoch), monitor)
+      checkpoints.save(manager, state, record_of(epoch, float(monitor)), monitor)
       last_time, last_step = time.time(), step  # images/s counts training only
     elif step % config.checkpoint_every_steps == 0:
       checkpoints.save(manager, state, record_of(epoch))

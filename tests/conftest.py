@@ -10,6 +10,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from configs import lenet5  # noqa: E402
 
 
 @pytest.fixture
@@ -34,5 +37,36 @@ def random_variables():
       return rng.normal(0, 1 / math.sqrt(fan_in), leaf.shape).astype(leaf.dtype)
 
     return jax.tree_util.tree_map_with_path(fill, shapes)
+
+  return make
+
+
+CLASSES = ('ant', 'bee', 'cat')
+
+
+@pytest.fixture(scope='session')
+def folder(tmp_path_factory):
+  """train: 8 images per class; val: 7 images (not a multiple of the batch)."""
+  root = tmp_path_factory.mktemp('folder')
+  rng = np.random.default_rng(0)
+  for split, counts in (('train', (8, 8, 8)), ('val', (3, 2, 2))):
+    for label, (name, count) in enumerate(zip(CLASSES, counts)):
+      os.makedirs(root / split / name)
+      for i in range(count):
+        pixels = rng.integers(0, 60, (12, 12, 3)) + 90 * label  # classes differ in brightness
+        Image.fromarray(pixels.astype(np.uint8)).save(root / split / name / f'{i}.png')
+  return root
+
+
+@pytest.fixture
+def tiny_config(folder):
+  """LeNet-5 on the tiny folder: 6 steps an epoch, 2 epochs; keyword arguments change keys."""
+  def make(**changes):
+    c = lenet5.get_config(f'dataset=folder:{folder}')
+    c.image_size = 28
+    c.augment.update(crop='none', resize=0)
+    c.update(batch_size=4, num_epochs=2, log_every_steps=2, checkpoint_every_steps=100, lr=0.02)
+    c.update(changes)
+    return c
 
   return make

@@ -145,6 +145,6 @@ def test_batch_that_does_not_divide_is_an_error():
 
 
 def test_eval_counts_ignore_padding():
-  logits = jnp.array([[0.0, 5.0, 1.0], [3.0, 0.0, 1.0], [9.0, 0.0, 0.0]])
+  logits = jax.nn.log_softmax(jnp.array([[0.0, 5.0, 1.0], [3.0, 0.0, 1.0], [9.0, 0.0, 0.0]]))
   hits = steps.count_hits(logits, jnp.array([1, 2, 1]), jnp.array([True, True, False]))
   assert float(hits['count']) == 2 and float(hits['top1']) == 1 and float(hits['top5']) == 2

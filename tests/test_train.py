@@ -8,36 +8,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from PIL import Image
 
 from cnn_train import trainer
-from configs import lenet5
-
-CLASSES = ('ant', 'bee', 'cat')
-
-
-@pytest.fixture(scope='module')
-def folder(tmp_path_factory):
-  """train: 8 images per class; val: 7 images (not a multiple of the batch)."""
-  root = tmp_path_factory.mktemp('folder')
-  rng = np.random.default_rng(0)
-  for split, counts in (('train', (8, 8, 8)), ('val', (3, 2, 2))):
-    for label, (name, count) in enumerate(zip(CLASSES, counts)):
-      os.makedirs(root / split / name)
-      for i in range(count):
-        pixels = rng.integers(0, 60, (12, 12, 3)) + 90 * label  # classes differ in brightness
-        Image.fromarray(pixels.astype(np.uint8)).save(root / split / name / f'{i}.png')
-  return root
-
-
-def tiny_config(folder, **changes):
-  c = lenet5.get_config(f'dataset=folder:{folder}')
-  c.image_size = 28
-  c.augment.update(crop='none', resize=0)
-  c.update(batch_size=4, num_epochs=2, log_every_steps=2, checkpoint_every_steps=100, lr=0.02)
-  c.update(changes)
-  return c
-
 
 def final_state(workdir):
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
@@ -45,8 +17,8 @@ def final_state(workdir):
   return steps[-1], ocp.StandardCheckpointer().restore(os.path.abspath(path))
 
 
-def test_train_writes_metrics_checkpoints_and_counts_every_eval_example(folder, tmp_path):
-  result = trainer.train_and_evaluate(tiny_config(folder), str(tmp_path))
+def test_train_writes_metrics_checkpoints_and_counts_every_eval_example(tiny_config, tmp_path):
+  result = trainer.train_and_evaluate(tiny_config(), str(tmp_path))
   assert result['val_examples'] == 7  # 2 batches of 4, the last one padded and masked
   assert 0 <= result['val_top1'] <= result['val_top5'] <= 1
   config = json.loads((tmp_path / 'config.json').read_text())
@@ -62,11 +34,11 @@ def test_train_writes_metrics_checkpoints_and_counts_every_eval_example(folder, 
   assert step == 12
 
 
-def test_resumed_run_equals_uninterrupted_run(folder, tmp_path):
+def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
   straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
-  trainer.train_and_evaluate(tiny_config(folder, max_steps=10), straight)
-  trainer.train_and_evaluate(tiny_config(folder, max_steps=4), stopped)  # mid-epoch stop
-  trainer.train_and_evaluate(tiny_config(folder, max_steps=10), stopped)
+  trainer.train_and_evaluate(tiny_config(max_steps=10), straight)
+  trainer.train_and_evaluate(tiny_config(max_steps=4), stopped)  # mid-epoch stop
+  trainer.train_and_evaluate(tiny_config(max_steps=10), stopped)
   (step_a, a), (step_b, b) = final_state(straight), final_state(stopped)
   assert step_a == step_b == 10
   jax.tree.map(np.testing.assert_array_equal, a, b)
@@ -75,22 +47,22 @@ def test_resumed_run_equals_uninterrupted_run(folder, tmp_path):
   assert [l for l in losses(straight) if l][-1] == [l for l in losses(stopped) if l][-1]
 
 
-def test_plateau_state_is_restored_on_resume(folder, tmp_path):
+def test_plateau_state_is_restored_on_resume(tiny_config, tmp_path):
   # lr 0 never improves: patience 1 cuts the rate at every eval after the first; the state
   # (best value, count) survives the restart, and the fourth cut is refused.
-  config = tiny_config(folder, lr=0.0, num_epochs=5)
+  config = tiny_config(lr=0.0, num_epochs=5)
   config.schedule.update(patience=1, min_delta=0.5)
   workdir = str(tmp_path)
-  trainer.train_and_evaluate(tiny_config(folder, lr=0.0, max_steps=13,
+  trainer.train_and_evaluate(tiny_config(lr=0.0, max_steps=13,
                                          schedule=config.schedule), workdir)
   trainer.train_and_evaluate(config, workdir)
   _, state = final_state(workdir)
   assert float(state['lr_scale']) == pytest.approx(0.001)  # three cuts, then no more
 
 
-def test_workdir_of_another_model_is_refused(folder, tmp_path):
-  trainer.train_and_evaluate(tiny_config(folder, max_steps=1), str(tmp_path))
-  config = tiny_config(folder, max_steps=1)
+def test_workdir_of_another_model_is_refused(tiny_config, tmp_path):
+  trainer.train_and_evaluate(tiny_config(max_steps=1), str(tmp_path))
+  config = tiny_config(max_steps=1)
   config.model.name = 'resnet18'
   with pytest.raises(ValueError, match='holds a run of lenet5, not resnet18'):
     trainer.train_and_evaluate(config, str(tmp_path))
