@@ -62,7 +62,7 @@ def _macs(module, in_shape, out_shape):
   return 0
 
 
-def summarize(name, input_size=None, num_classes=None, depth=None, **overrides):
+def summarize(name, input_size=None, num_classes=None, depth=None, channels=None, **overrides):
   """The summary of `name` as a dict (the `--json` object of the command line).
 
   `depth=None` lists every leaf layer; `depth=d` groups the rows into the modules `d` levels
@@ -72,6 +72,7 @@ def summarize(name, input_size=None, num_classes=None, depth=None, **overrides):
   h, w, c = cnn_arch.input_shape(name, **overrides)
   if input_size:
     h = w = input_size
+  c = channels or c
   calls, stack = [], []
 
   def record(next_fun, args, kwargs, context):
