@@ -104,8 +104,6 @@ def test_checkpoint_of_another_model_is_refused(run, tmp_path):
 
 def test_best_checkpoint_has_the_lowest_monitored_error(run):
   workdir, _, _ = run
-  from cnn_train import checkpoints
-  manager = checkpoints.create_manager(workdir, None, read_only=True) if False else None
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   errors = {l['step']: 1 - l['val_top1'] for l in lines if 'val_top1' in l}
   best = evaluation.evaluate_checkpoint(workdir, 'best')
