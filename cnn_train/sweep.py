@@ -28,7 +28,8 @@ def load_sweep(path):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   sweep = module.get_sweep()
-  unknown = set(sweep) - {'config', 'args', 'axes', 'overrides'}
+  sweep.setdefault('title', (module.__doc__ or '').strip().split('\n')[0])
+  unknown = set(sweep) - {'config', 'args', 'axes', 'overrides', 'title'}
   if unknown or 'config' not in sweep:
     raise ValueError(f'{path}: get_sweep() must return config, args, axes, overrides '
                      f'(unknown: {", ".join(sorted(unknown)) or "none"})')
@@ -119,6 +120,10 @@ def write_summary(rows, workdir, title):
     epochs, top1 = zip(*r['curve']) if r['curve'] else ((), ())
     ax.plot(epochs, [100 * t for t in top1], marker='o', label=f'{r["variant"]} '
             f'(final {100 * r["top1"]:.1f} %)')
+  low, high = ax.get_ylim()
+  if high - low < 5:  # flat curves: show a few points around them, not a magnified 0.1 %
+    middle = (high + low) / 2
+    ax.set_ylim(max(0, middle - 2.5), middle + 2.5)
   ax.set_xlabel('epoch')
   ax.set_ylabel('validation top-1 accuracy (%)')
   ax.set_title(title)
@@ -168,8 +173,7 @@ def main(argv=None):
     return 2
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   rows = [read_run(variant, run_dir) for variant, run_dir in done]
-  title = (sys.modules.get('sweep_file').__doc__ or name).strip().splitlines()[0]
-  write_summary(rows, workdir, title)
+  write_summary(rows, workdir, sweep['title'] or name)
   print(open(os.path.join(workdir, 'summary.md')).read())
   print(f'wrote {workdir}/summary.md, summary.csv and curves.png')
   return 0
