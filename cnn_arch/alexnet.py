@@ -23,12 +23,19 @@ CONVS = (
 )
 HIDDEN = (('fc6', 4096), ('fc7', 4096))  # biases 1, dropout after each
 
+# The paper's N(0, 0.01) makes every conv shrink its signal (0.01·√fan-in < 1), so the net sits at
+# chance for a long while (the paper trained 90 epochs); He's init keeps the scale and lets short,
+# CPU-sized ablations leave chance within an epoch. Value: (kernel init, keep the paper's biases).
+INITS = {'paper': (nn.initializers.normal(0.01), True),
+         'he': (nn.initializers.he_normal(), False)}
+
 
 class AlexNet(nn.Module):
   num_classes: int = 1000
   lrn: bool = True
   groups: int = 1
   dropout_rate: float = 0.5
+  initializer: str = 'paper'  # 'paper': N(0, 0.01) weights, biases 0/1; 'he': He normal, biases 0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -36,12 +43,15 @@ class AlexNet(nn.Module):
   def __call__(self, x, train: bool = False):
     if self.groups not in (1, 2):
       raise ValueError(f'alexnet: groups={self.groups}; 1 (one tower) or 2 (two towers)')
-    weights = nn.initializers.normal(0.01)  # the paper's N(0, 0.01) for every layer
+    if self.initializer not in INITS:
+      raise ValueError(f'alexnet: initializer={self.initializer!r}; one of {", ".join(INITS)}')
+    weights, paper_biases = INITS[self.initializer]
     layer_args = dict(kernel_init=weights, dtype=self.dtype, param_dtype=self.param_dtype)
+    bias = lambda b: nn.initializers.constant(b if paper_biases else 0.0)
     norms = pools = 0  # the lecture numbers them norm1, norm2 and pool1 … pool3
-    for name, width, k, s, p, lrn, pool, tower, bias in CONVS:
+    for name, width, k, s, p, lrn, pool, tower, bias_value in CONVS:
       x = nn.Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
-                  bias_init=nn.initializers.constant(bias), name=name, **layer_args)(x)
+                  bias_init=bias(bias_value), name=name, **layer_args)(x)
       x = nn.relu(x)
       if lrn and self.lrn:
         norms += 1
@@ -51,6 +61,6 @@ class AlexNet(nn.Module):
         x = MaxPool(3, 2, name=f'pool{pools}')(x)
     x = flatten(x)
     for name, width in HIDDEN:
-      x = nn.relu(nn.Dense(width, bias_init=nn.initializers.ones, name=name, **layer_args)(x))
+      x = nn.relu(nn.Dense(width, bias_init=bias(1.0), name=name, **layer_args)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train, name=f'drop{name[2:]}')(x)
     return nn.Dense(self.num_classes, name='fc8', **layer_args)(x)

@@ -16,6 +16,7 @@ import importlib.util
 import itertools
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -152,15 +153,15 @@ def main(argv=None):
   plan = commands(sweep, workdir)
   if args.dry_run:
     for train, evaluate, _ in plan.values():
-      print(' '.join(train))
-      print(' '.join(evaluate))
+      print(shlex.join(train))
+      print(shlex.join(evaluate))
     return 0
   if not args.summary:
     for variant, (train, evaluate, run_dir) in plan.items():
       if finished(run_dir):
         print(f'{variant}: finished, skipped', flush=True)
         continue
-      print(f'{variant}: {" ".join(train)}', flush=True)
+      print(f'{variant}: {shlex.join(train)}', flush=True)
       try:
         run_variant(train, evaluate, run_dir)
       except subprocess.CalledProcessError as e:

@@ -3,15 +3,17 @@ lr 0.01 divided by 10 when the validation error stops improving (3 times), ~90 e
 227 crops of the 256-resized image, mirrors, PCA colour noise (std 0.1).
 
     python train.py --config=configs/alexnet.py:lrn=False,groups=2,dataset=imagenette
+
+`initializer=he` swaps the paper's N(0, 0.01) for He's init, for short ablations that must leave chance.
 """
 from configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, lrn=True, groups=1, dataset='imagenet2012')
+  arg = common.parse_arg(arg, lrn=True, groups=1, initializer='paper', dataset='imagenet2012')
   c = common.set_dataset(common.base(), arg.dataset, image_size=227)
   c.model.name = 'alexnet'
-  c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups}
+  c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups, 'initializer': arg.initializer}
   c.augment.update(crop='alexnet', resize=256, flip=True, pca_lighting=0.1)
   c.batch_size = 128
   c.num_epochs = 90

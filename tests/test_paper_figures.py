@@ -73,6 +73,20 @@ def test_alexnet_paper_initialisation():
   assert abs(float(jnp.mean(params['fc6']['kernel']))) < 1e-4
 
 
+def test_alexnet_he_initialisation_keeps_the_signal_scale():
+  """initializer='he': N(0, 2/fan_in) kernels (fan-in per tower), zero biases."""
+  model = cnn_arch.create_model('alexnet', groups=2, initializer='he')
+  params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 67, 67, 3)))['params']
+  for name, fan_in in (('conv1', 11 * 11 * 3), ('conv2', 5 * 5 * 48), ('conv3', 3 * 3 * 256),
+                       ('fc6', 256), ('fc7', 4096)):
+    std = float(jnp.std(params[name]['kernel']))
+    assert abs(std / (2 / fan_in) ** 0.5 - 1) < 0.05, name
+    assert jnp.all(params[name]['bias'] == 0.0), name
+  with pytest.raises(ValueError, match="initializer='xavier'"):
+    cnn_arch.create_model('alexnet', initializer='xavier').init(
+        jax.random.key(0), jnp.zeros((1, 67, 67, 3)))
+
+
 # --- LeNet-5: 6-16-120-84-10 with full C3. ---
 def test_lenet5_params_and_sizes():
   s = summarize('lenet5')
