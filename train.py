@@ -2,6 +2,11 @@
 
 Without --workdir the run goes to runs/<config name>[-<args>]; rerunning with the same workdir
 resumes from its latest checkpoint. Any config key can be overridden: --config.batch_size=256.
+
+Exit codes: 0 trained to the end; 2 a config, data or workdir problem (one line; nothing
+compiled, no checkpoint touched); 3 the loss became NaN/Inf (the last good checkpoint is kept);
+143 / 130 stopped by SIGTERM / Ctrl-C after writing a checkpoint of the current step (the same
+command resumes); 1 anything else.
 """
 import os
 import re
@@ -53,6 +58,9 @@ def main(argv):
     trainer.train_and_evaluate(_CONFIG.value, workdir)
   except ValueError as e:  # a configuration or data problem: one line, no stack trace
     fail(e)
+  except trainer.Stopped as e:
+    print(e, file=sys.stderr, flush=True)
+    sys.exit(e.exit_code)
 
 
 if __name__ == '__main__':

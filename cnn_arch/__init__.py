@@ -4,8 +4,13 @@
     variables = model.init(key, jnp.zeros((1, *cnn_arch.input_shape('alexnet'))))
     logits = model.apply(variables, images, train=False)
 """
+import contextlib
 import dataclasses
 from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 from cnn_arch import inception, resnet
 from cnn_arch.alexnet import AlexNet
@@ -28,6 +33,15 @@ _MODELS = {
     **{f'resnet{d}': (partial(resnet.resnet, d), (224, 224, 3)) for d in resnet.STAGES},
 }
 ALIASES = {'vgg11': 'vgg_a', 'vgg13': 'vgg_b', 'vgg16': 'vgg_d', 'vgg19': 'vgg_e'}
+
+
+def register(name, constructor, input_shape):
+  """Add a model of your own to the zoo, for train.py, eval.py and the summary tool:
+  `constructor(num_classes=..., dtype=..., **options)` returns a Linen module whose
+  `__call__(x, train)` takes NHWC images of `input_shape` (H, W, C) at its paper's size."""
+  if name in _MODELS or name in ALIASES:
+    raise ValueError(f'model {name!r} is already in the zoo')
+  _MODELS[name] = (constructor, tuple(input_shape))
 
 
 def list_models():
@@ -66,3 +80,46 @@ def input_shape(name, **overrides):
   if ALIASES.get(name, name) == 'lenet5' and overrides.get('conv1_padding', 2) == 0:
     return (32, 32, 1)  # the paper's unpadded 32×32 input
   return shape
+
+
+class EmptyFeatureMap(ValueError):
+  """A layer's output map has no pixels: the input is too small for the model."""
+
+
+@contextlib.contextmanager
+def no_empty_maps():
+  """Inside it, running or tracing a model raises EmptyFeatureMap at the first layer whose output
+  feature map is empty: the input is too small for the model (say AlexNet below 67×67), which
+  would otherwise flatten zero features and train a classifier that never sees the image."""
+  def check(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    for leaf in jax.tree.leaves(out):
+      if getattr(leaf, 'ndim', 0) == 4 and 0 in leaf.shape[1:3]:
+        raise EmptyFeatureMap(f'layer {"/".join(context.module.path) or context.module.name} outputs '
+                         f'an empty {leaf.shape[1]}×{leaf.shape[2]} map')
+    return out
+
+  with nn.intercept_methods(check):
+    yield
+
+
+def smallest_input_size(name, channels=3, **overrides):
+  """The smallest square input the model runs on without an empty feature map (None: none)."""
+  model = create_model(name, **overrides)
+
+  def runs(size):
+    x = jax.ShapeDtypeStruct((1, size, size, channels), jnp.float32)
+    try:
+      with no_empty_maps():
+        jax.eval_shape(model.init, jax.random.key(0), x)
+    except (ValueError, TypeError, ZeroDivisionError):
+      return False
+    return True
+
+  low, high = 1, 1024
+  if not runs(high):
+    return None
+  while low < high:  # the model runs at `high`, not below `low`
+    middle = (low + high) // 2
+    low, high = (low, middle) if runs(middle) else (middle + 1, high)
+  return high

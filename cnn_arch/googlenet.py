@@ -12,7 +12,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import LRN, AvgPool, MaxPool, flatten
+from cnn_arch.layers import LRN, AvgPool, GlobalAvgPool, MaxPool, flatten
 
 # Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
 INCEPTION = {
@@ -98,7 +98,8 @@ class GoogLeNet(nn.Module):
       if with_aux and name in AUX_AFTER:
         head = AuxClassifier(self.num_classes, conv, dense, name=f'aux{len(aux_logits) + 1}')
         aux_logits.append(head(x, train))
-    x = AvgPool(7, 1, name='avg_pool')(x)                                # 1×1×1024
-    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='drop')(flatten(x))
+    # The paper's 7×7 average pool is global at 224×224; global keeps other sizes working.
+    x = GlobalAvgPool(name='avg_pool')(x)                                # 1024
+    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='drop')(x)
     logits = dense(self.num_classes, name='fc')(x)
     return (logits, tuple(aux_logits)) if train and self.aux else logits

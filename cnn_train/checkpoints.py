@@ -3,8 +3,12 @@
 A checkpoint holds the train state (step, params, BatchNorm statistics, optimizer state, the
 plateau factor) and a small JSON record (plateau schedule state, epoch, monitored metric). The
 RNG and the data position need no saving: both are functions of the seed and the step.
+
+Orbax writes a checkpoint into a temporary folder and renames it when complete, so a process
+killed mid-write leaves only a temporary folder, which the next manager deletes unread.
 """
 import os
+import sys
 
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
@@ -18,16 +22,22 @@ def create_manager(workdir, config, read_only=False):
                                 keep_checkpoints_without_metrics=False),
   ])
   options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=not read_only,
-                                         read_only=read_only, enable_async_checkpointing=False)
+                                         read_only=read_only, enable_async_checkpointing=False,
+                                         cleanup_tmp_directories=not read_only)
   return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')),
                                options=options)
 
 
 def save(manager, state, record, monitor=None):
-  """Save at the state's step; `monitor` (lower is better) ranks it for the best checkpoint."""
+  """Save at the state's step; `monitor` (lower is better) ranks it for the best checkpoint.
+
+  A step already saved is kept, unless this save brings its eval (a run stopped during the eval
+  saved the step without it)."""
   step = int(state.step)
   if step in manager.all_steps():
-    return
+    if monitor is None:
+      return
+    manager.delete(step)
   manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                              record=ocp.args.JsonSave(record)),
                metrics=None if monitor is None else {'monitor': float(monitor)}, force=True)
@@ -40,6 +50,50 @@ def restore(manager, abstract_state, step=None):
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()))
   return restored.state, restored.record
+
+
+def restore_latest(manager, abstract_state):
+  """(state, record) of the newest checkpoint that restores, or None if there is none.
+
+  A newer checkpoint that fails while an older one restores is damaged (a truncated or deleted
+  file): it is moved to corrupt_checkpoints/ next to checkpoints/, with a warning, and the run goes
+  on from the older one. If none restores, nothing is moved: checkpoints of another config are far
+  likelier than all of them damaged.
+  """
+  failed = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      state, record = restore(manager, abstract_state, step)
+    except Exception as e:  # orbax and tensorstore raise ValueError, OSError, JSONDecodeError...
+      failed.append((step, e))
+      continue
+    for bad, error in failed:
+      moved = _set_aside(manager, bad)
+      print(f'warning: checkpoint {bad} is damaged ({_first_line(error)}); moved it to {moved} '
+            f'and resuming from step {step}', file=sys.stderr, flush=True)
+    return state, record
+  if failed:
+    step, error = failed[0]
+    raise ValueError(f'checkpoint {step} in {manager.directory} does not restore for this config '
+                     f'({_first_line(error)}); was the run made with another config? '
+                     'use another --workdir')
+  return None
+
+
+def _set_aside(manager, step):
+  directory = os.fspath(manager.directory)
+  target = os.path.join(os.path.dirname(directory), 'corrupt_checkpoints', str(step))
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  if os.path.exists(target):  # damaged twice at the same step: keep both
+    target += f'-{len(os.listdir(os.path.dirname(target)))}'
+  os.rename(os.path.join(directory, str(step)), target)
+  manager.reload()
+  return target
+
+
+def _first_line(error, limit=160):
+  line = str(error).strip().split('\n')[0]
+  return f'{type(error).__name__}: {line[:limit]}{"…" if len(line) > limit else ""}'
 
 
 def best_step(manager):

@@ -49,10 +49,11 @@ def evaluate_checkpoint(workdir, checkpoint='latest', crops=1, split=None, devic
   step = choose_step(manager, workdir, checkpoint)
   try:
     state, _ = checkpoints.restore(manager, abstract_state, step)
-  except (ValueError, KeyError, TypeError) as e:
+  except Exception as e:  # orbax and tensorstore raise ValueError, OSError, KeyError...
     raise ValueError(f'checkpoint {step} in {workdir} does not fit {config.model.name} as its '
-                     f'config.json describes it ({type(e).__name__}); was it copied from another '
-                     'run?') from e
+                     f'config.json describes it ({type(e).__name__}): is it damaged, or copied '
+                     f'from another run? Kept steps: {", ".join(map(str, manager.all_steps()))}'
+                     ) from e
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
   eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
                       out_shardings=sharding.replicated(mesh))

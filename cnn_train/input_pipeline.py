@@ -6,9 +6,11 @@ a run resumed at step k sees exactly the batches k, k+1, ... of an uninterrupted
 no earlier epoch: whole epochs are skipped by arithmetic, the rest of one epoch on encoded records.
 Evaluation reads every example exactly once, padding the last batch with mask=False examples.
 """
+import concurrent.futures
 import functools
 import math
 import os
+import sys
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -283,23 +285,51 @@ def _subfolders(path):
 
 @functools.lru_cache(maxsize=8)
 def _folder_split(root, split, classes):
-  """(paths, labels) of a split, sorted by class then file name; non-image files are ignored."""
+  """(paths, labels) of a split, sorted by class then file name; other files are ignored, and
+  damaged images skipped with a warning that counts them."""
   split_dir = os.path.join(root, split)
   if not os.path.isdir(split_dir):
     raise ValueError(f'folder dataset {root}: no split folder {split_dir!r} '
                      f'(splits: {_subfolders(root)})')
-  paths, labels = [], []
+  paths, labels, skipped = [], [], []
   for name in _subfolders(split_dir):
     if name not in classes:
       raise ValueError(f'folder dataset {root}: class folder {name!r} of split {split!r} '
                        f'is not a class of the train split')
     class_dir = os.path.join(split_dir, name)
-    files = sorted(f for f in os.listdir(class_dir) if f.lower().endswith(IMAGE_EXTENSIONS))
-    paths += [os.path.join(class_dir, f) for f in files]
+    files = sorted(os.path.join(class_dir, f) for f in os.listdir(class_dir)
+                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:  # fast on network file systems too
+      complete = list(pool.map(_is_complete_image, files))
+    skipped += [f for f, ok in zip(files, complete) if not ok]
+    files = [f for f, ok in zip(files, complete) if ok]
+    paths += files
     labels += [classes.index(name)] * len(files)
+  if skipped:
+    print(f'warning: folder dataset {root}: skipped {len(skipped)} of '
+          f'{len(skipped) + len(paths)} files of split {split!r} that are not complete JPEG or '
+          f'PNG images: {", ".join(skipped[:3])}{", ..." if len(skipped) > 3 else ""}',
+          file=sys.stderr, flush=True)
   if not paths:
     raise ValueError(f'folder dataset {root}: no images in split folder {split_dir!r}')
   return tuple(paths), tuple(labels)
+
+
+def _is_complete_image(path):
+  """A JPEG or PNG file with its start and end markers: empty, truncated (an interrupted copy) and
+  non-image files fail; decoding would stop the run. Reads 16 bytes at each end."""
+  try:
+    with open(path, 'rb') as f:
+      head = f.read(16)
+      f.seek(max(os.fstat(f.fileno()).st_size - 16, 0))
+      tail = f.read(16)
+  except OSError:
+    return False
+  if head.startswith(b'\xff\xd8\xff'):
+    return b'\xff\xd9' in tail  # end of image (a few padding bytes may follow)
+  if head.startswith(b'\x89PNG\r\n\x1a\n'):
+    return b'IEND' in tail
+  return False
 
 
 def _folder_source(config, split, process_index, process_count, equal_shards):

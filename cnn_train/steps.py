@@ -26,8 +26,13 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
 
 
 def train_step(state, batch, *, schedule, dropout_key, aux_loss_weight=0.0,
-               label_smoothing=0.0):
-  """One SGD step on the global batch; BatchNorm statistics are over the whole global batch."""
+               label_smoothing=0.0, skip_nonfinite=False):
+  """One SGD step on the global batch; BatchNorm statistics are over the whole global batch.
+
+  Metric `nonfinite` is 1 when the loss, the gradient or the new parameters hold a NaN or Inf;
+  with `skip_nonfinite` such a step leaves parameters, statistics and momentum as they were (only
+  the step count advances).
+  """
   rng = jax.random.fold_in(dropout_key, state.step)  # dropout masks: a function of seed and step
 
   def loss_fn(params):
@@ -43,10 +48,18 @@ def train_step(state, batch, *, schedule, dropout_key, aux_loss_weight=0.0,
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   lr = schedule(state.step) * state.lr_scale
   state.opt_state.hyperparams['learning_rate'] = lr
-  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  metrics = {'train_loss': loss, 'lr': lr,
+  new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  finite = all_finite((loss, grads, new_state.params))
+  if skip_nonfinite:
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                             new_state, state.replace(step=new_state.step))
+  metrics = {'train_loss': loss, 'lr': lr, 'nonfinite': 1 - finite.astype(jnp.int32),
              'train_top1': jnp.mean(jnp.argmax(logits, -1) == batch['label'])}
-  return state, metrics
+  return new_state, metrics
+
+
+def all_finite(tree):
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
 
 
 def eval_step(state, batch):

@@ -1,6 +1,8 @@
 """train_and_evaluate: the whole run, from a config to a trained, checkpointed, evaluated model."""
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from functools import partial
@@ -73,13 +75,16 @@ class MetricsLog:
       self.jsonl.close()
 
 
-def evaluate(eval_step, state, config, mesh, split=None, crops=1):
-  """Loss, top-1, top-5 over every example of the split exactly once (padded, masked)."""
+def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=()):
+  """Loss, top-1, top-5 over every example of the split exactly once (padded, masked); None if
+  `stop` becomes true on the way."""
   local_batch = config.batch_size // jax.process_count()
   batches = input_pipeline.eval_batches(config, local_batch, split, jax.process_index(),
                                         jax.process_count(), crops)
   totals = None
   for batch in sharding.prefetch(batches, mesh):
+    if stop:
+      return None
     sums = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   totals = jax.device_get(totals)
@@ -96,13 +101,62 @@ def train_state_of(config, info, mesh):
   init = partial(steps.create_train_state, model=model, tx=optim.create_optimizer(config),
                  image_shape=image_shape)
   replicated = sharding.replicated(mesh)
-  abstract = jax.eval_shape(init, jax.random.key(0))
+  try:
+    with cnn_arch.no_empty_maps():
+      abstract = jax.eval_shape(init, jax.random.key(0))
+  except cnn_arch.EmptyFeatureMap as e:
+    name, overrides = config.model.name, config.model.overrides
+    smallest = cnn_arch.smallest_input_size(name, info.channels, **overrides)
+    paper = cnn_arch.input_shape(name, **overrides)[0]
+    raise ValueError(f'image_size={config.image_size} is too small for {name} ({e}); it takes '
+                     f'{smallest}×{smallest} and up (its paper: {paper}×{paper})') from None
   return init, jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
 
 
+class Stopped(Exception):
+  """The run stopped before its end, its last checkpoint intact; `exit_code` for the shell."""
+
+  def __init__(self, message, exit_code):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+DIVERGED = 3  # exit code of a run stopped by a NaN or Inf loss
+MAX_SKIPPED_IN_A_ROW = 100  # skip_nonfinite_steps gives up after this many
+
+
+@contextlib.contextmanager
+def stop_requests():
+  """The first SIGTERM or SIGINT (Ctrl-C) becomes a request, the list's one entry, honoured after
+  the current step (checkpoint, then stop); a second one has the signal's default effect."""
+  received = []
+
+  def request(signum, frame):
+    if received:
+      signal.signal(signum, signal.SIG_DFL)
+      os.kill(os.getpid(), signum)
+    received.append(signum)
+    print(f'\n{signal.Signals(signum).name}: stopping after this step with a checkpoint '
+          '(send it again to stop at once)', file=sys.stderr, flush=True)
+
+  try:
+    previous = {s: signal.signal(s, request) for s in (signal.SIGTERM, signal.SIGINT)}
+  except ValueError:  # not the main thread: signals stay as they are
+    previous = {}
+  try:
+    yield received
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+
+
 def train_and_evaluate(config, workdir, devices=None):
-  """Train `config` in `workdir` (resuming from its latest checkpoint); returns the final eval."""
+  """Train `config` in `workdir` (resuming from its latest checkpoint); returns the final eval.
+
+  Raises ValueError for a config, data or workdir problem (before compiling anything or touching
+  a checkpoint), Stopped after SIGTERM/SIGINT or at a non-finite loss.
+  """
   check_config(config)
   mesh = sharding.create_mesh(devices)
   sharding.check_batch_size(config.batch_size, mesh)
@@ -120,19 +174,21 @@ def train_and_evaluate(config, workdir, devices=None):
 
   manager = checkpoints.create_manager(workdir, config)
   plateau = optim.plateau_init(config)
-  if manager.latest_step() is not None:
-    state, record = checkpoints.restore(manager, abstract_state)
+  restored = checkpoints.restore_latest(manager, abstract_state)
+  if restored:
+    state, record = restored
     plateau = optim.plateau_from_json(config, record['plateau'])
     print(f'resumed from step {int(state.step)} of {workdir}', flush=True)
   else:
-    state = jax.jit(init, out_shardings=state_sharding)(init_key)
+    state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
   train_step = jax.jit(
       partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
-              aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing),
+              aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
+              skip_nonfinite=config.skip_nonfinite_steps),
       in_shardings=(state_sharding, data), out_shardings=(state_sharding, replicated),
       donate_argnums=0)
   eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data),
@@ -145,48 +201,104 @@ def train_and_evaluate(config, workdir, devices=None):
       config, local_batch, start, jax.process_index(), jax.process_count()), mesh)
   bar = tqdm.tqdm(total=total_steps, initial=start, unit='step', dynamic_ncols=True,
                   disable=not sys.stderr.isatty() or jax.process_index() > 0)
-  pending, last_time, last_step, result = [], time.time(), start, None
+  pending, last_time, last_step, skipped_in_a_row = [], time.time(), start, 0
 
-  def record_of(epoch, monitor=None):
-    return {'plateau': optim.plateau_to_json(plateau), 'epoch': epoch, 'monitor': monitor}
+  def save(step, monitor=None, eval_pending=False):
+    checkpoints.save(manager, state, {
+        'plateau': optim.plateau_to_json(plateau), 'epoch': step / steps_per_epoch,
+        'monitor': monitor, 'eval_pending': eval_pending}, monitor)
 
-  for step in range(start + 1, total_steps + 1):
-    state, metrics = train_step(state, next(batches))
-    pending.append(metrics)
-    epoch = step / steps_per_epoch
-    if step % config.log_every_steps == 0 or step == total_steps:
-      pending = jax.device_get(pending)  # the only wait for the device between evals
-      now = time.time()
-      summary = {k: np.mean([m[k] for m in pending]) for k in pending[0]}
-      summary['images_per_s'] = (step - last_step) * config.batch_size / (now - last_time)
-      log.write(step, epoch, summary)
-      bar.set_postfix(loss=f'{summary["train_loss"]:.4f}',
-                      img_s=f'{summary["images_per_s"]:.0f}', refresh=False)
-      if bar.disable:
-        print(f'step {step}/{total_steps} epoch {epoch:.2f} loss {summary["train_loss"]:.4f} '
-              f'lr {summary["lr"]:.2e} {summary["images_per_s"]:.0f} images/s', flush=True)
-      pending, last_time, last_step = [], now, step
-    bar.update(1)
-    if step % eval_every == 0 or step == total_steps:
-      result = evaluate(eval_step, state, config, mesh)
-      monitor = 1 - result['val_top1'] if config.schedule.monitor == 'val_error' else (
-          result['val_loss'])
-      if config.schedule.name == 'plateau' and step % eval_every == 0:  # not the run's tail
-        plateau = optim.plateau_update(config, plateau, monitor)
-        state = state.replace(lr_scale=jax.device_put(np.float32(plateau.scale), replicated))
-      log.write(step, epoch, {k: v for k, v in result.items() if k != 'val_examples'})
-      bar.write(f'eval at step {step} (epoch {epoch:.2f}): val_loss {result["val_loss"]:.4f} '
-                f'top-1 {result["val_top1"]:.4f} top-5 {result["val_top5"]:.4f}')
-      checkpoints.save(manager, state, record_of(epoch, float(monitor)), monitor)
-      last_time, last_step = time.time(), step  # images/s counts training only
-    elif step % config.checkpoint_every_steps == 0:
-      checkpoints.save(manager, state, record_of(epoch))
-  bar.close()
+  def flush(step):
+    """Bring the pending step metrics to the host (the only wait for the device between evals),
+    log their mean and stop at a non-finite loss."""
+    nonlocal pending, last_time, last_step, skipped_in_a_row
+    pending, now = jax.device_get(pending), time.time()
+    for offset, metrics in enumerate(pending):
+      skipped_in_a_row = skipped_in_a_row + 1 if metrics['nonfinite'] else 0
+      bad_step = last_step + 1 + offset
+      if metrics['nonfinite'] and not config.skip_nonfinite_steps:
+        raise Stopped(diverged_message(bad_step, metrics['train_loss'], manager), DIVERGED)
+      if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+        raise Stopped(diverged_message(bad_step, metrics['train_loss'], manager,
+                                       skipped=skipped_in_a_row), DIVERGED)
+    summary = {k: np.mean([m[k] for m in pending]) for k in pending[0] if k != 'nonfinite'}
+    summary['images_per_s'] = (step - last_step) * config.batch_size / (now - last_time)
+    if config.skip_nonfinite_steps:
+      summary['skipped_steps'] = sum(m['nonfinite'] for m in pending)
+    log.write(step, step / steps_per_epoch, summary)
+    bar.set_postfix(loss=f'{summary["train_loss"]:.4f}', img_s=f'{summary["images_per_s"]:.0f}',
+                    refresh=False)
+    if bar.disable:
+      print(f'step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss '
+            f'{summary["train_loss"]:.4f} lr {summary["lr"]:.2e} '
+            f'{summary["images_per_s"]:.0f} images/s', flush=True)
+    pending, last_time, last_step = [], now, step
+
+  def evaluate_and_save(step):
+    """The periodic (and final) eval: plateau schedule, log, checkpoint. None if a stop request
+    cut it short; the checkpoint then says so and the resumed run evaluates first."""
+    nonlocal state, plateau, last_time
+    result = evaluate(eval_step, state, config, mesh, stop=stop)
+    if result is None:
+      save(step, eval_pending=True)
+      return None
+    monitor = 1 - result['val_top1'] if config.schedule.monitor == 'val_error' else (
+        result['val_loss'])
+    if config.schedule.name == 'plateau' and step % eval_every == 0:  # not the run's tail
+      plateau = optim.plateau_update(config, plateau, monitor)
+      state = state.replace(lr_scale=jax.device_put(np.float32(plateau.scale), replicated))
+    log.write(step, step / steps_per_epoch, {k: v for k, v in result.items()
+                                             if k != 'val_examples'})
+    bar.write(f'eval at step {step} (epoch {step / steps_per_epoch:.2f}): val_loss '
+              f'{result["val_loss"]:.4f} top-1 {result["val_top1"]:.4f} top-5 '
+              f'{result["val_top5"]:.4f}')
+    save(step, float(monitor))
+    last_time = time.time()  # images/s counts training only
+    return result
+
+  def stopped(step):
+    return Stopped(f'stopped by {signal.Signals(stop[0]).name} at step {step}: checkpoint in '
+                   f'{manager.directory}; the same command resumes from it', 128 + stop[0])
+
+  result = None
+  try:
+    with stop_requests() as stop:
+      if record.get('eval_pending'):  # stopped during this step's eval last time
+        result = evaluate_and_save(start)
+        if result is None:
+          raise stopped(start)
+      for step in range(start + 1, total_steps + 1):
+        state, metrics = train_step(state, next(batches))
+        pending.append(metrics)
+        bar.update(1)
+        evaluating = step % eval_every == 0 or step == total_steps
+        checkpointing = step % config.checkpoint_every_steps == 0
+        if step % config.log_every_steps == 0 or evaluating or checkpointing or stop:
+          flush(step)
+        if evaluating:
+          result = evaluate_and_save(step)
+        elif checkpointing or stop:
+          save(step)
+        if stop:
+          raise stopped(step)
+  finally:
+    bar.close()
+    log.close()
   if result is None:  # resumed a finished run: evaluate it again
     result = evaluate(eval_step, state, config, mesh)
-  checkpoints.save(manager, state, record_of(int(state.step) / steps_per_epoch))
-  log.close()
+  save(int(state.step))
   manager.close()
   print(f'final: step {int(state.step)} val_top1 {result["val_top1"]:.4f} '
         f'val_top5 {result["val_top5"]:.4f} ({result["val_examples"]} examples)', flush=True)
   return result
+
+
+def diverged_message(step, loss, manager, skipped=0):
+  last = manager.latest_step()
+  kept = (f'the last good checkpoint, step {last} in {manager.directory}, is kept'
+          if last is not None else 'no checkpoint was written before it')
+  what = (f'{skipped} steps in a row had a NaN or Inf loss, gradient or parameter (the last: '
+          f'step {step})' if skipped else
+          f'NaN or Inf in the loss, gradient or parameters at step {step} (loss {loss})')
+  return (f'error: {what}; {kept}. Lower the learning rate (or use float32), or skip such steps '
+          'with --config.skip_nonfinite_steps=True')

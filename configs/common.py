@@ -63,6 +63,7 @@ def base():
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3       # the latest N, plus the best by the monitored metric
   c.log_every_steps = 50
+  c.skip_nonfinite_steps = False  # False: stop at a NaN/Inf loss; True: skip such steps
   return c
 
 
