@@ -98,6 +98,13 @@ def test_unknown_model_and_option_are_named():
     cnn_arch.create_model('alexnet', towers=2)
 
 
+def test_smallest_input_size_and_registering_a_model():
+  assert cnn_arch.smallest_input_size('alexnet') == 67  # conv1 15, pools 7 / 3 / 1
+  assert cnn_arch.smallest_input_size('vgg_a') == 32    # five 2×2 pools
+  with pytest.raises(ValueError, match="'alexnet' is already in the zoo"):
+    cnn_arch.register('alexnet', cnn_arch.AlexNet, (227, 227, 3))
+
+
 @pytest.mark.parametrize('name,overrides,message', [
     ('alexnet', {'groups': 3}, 'groups=3'),
     ('lenet5', {'activation': 'swish'}, 'activation'),
