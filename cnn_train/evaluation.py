@@ -6,7 +6,7 @@ import time
 import jax
 import ml_collections
 
-from cnn_train import checkpoints, input_pipeline, sharding, steps, trainer
+from cnn_train import checkpoints, input_pipeline, sharding, trainer
 
 
 def load_config(workdir):
@@ -54,9 +54,7 @@ def evaluate_checkpoint(workdir, checkpoint='latest', crops=1, split=None, devic
                      f'config.json describes it ({type(e).__name__}): is it damaged, or copied '
                      f'from another run? Kept steps: {", ".join(map(str, manager.all_steps()))}'
                      ) from e
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
-  eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
-                      out_shardings=sharding.replicated(mesh))
+  _, eval_step = trainer.jitted_steps(config, abstract_state, mesh)
   start = time.time()
   metrics = trainer.evaluate(eval_step, state, config, mesh, split, crops)
   seconds = time.time() - start

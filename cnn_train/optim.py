@@ -4,6 +4,7 @@ The step-dependent schedules (`step`, `cosine`, `constant`) are optax schedules 
 the jitted train step. `plateau` depends on validation results, which exist only on the host
 after an eval: optax's `reduce_on_plateau` runs there, and its scale multiplies the base rate.
 """
+import functools
 import math
 
 import jax
@@ -57,19 +58,27 @@ def create_optimizer(config):
 # --- plateau: optax.contrib.reduce_on_plateau, driven on the host after each eval ---
 def _plateau(config):
   s = config.schedule
-  return optax.contrib.reduce_on_plateau(
+  return _reduce_on_plateau(s.factor, s.patience, s.min_delta, s.max_reductions)
+
+
+@functools.lru_cache
+def _reduce_on_plateau(factor, patience, min_delta, max_reductions):
+  """(init, jitted update) of optax's rule; jitted once, or every eval would compile its cond."""
+  rule = optax.contrib.reduce_on_plateau(
       # optax wants a positive tolerance; 1e-12 means "any decrease" in float32.
-      factor=s.factor, patience=s.patience, rtol=0.0, atol=max(s.min_delta, 1e-12),
-      min_scale=s.factor ** s.max_reductions)  # at most max_reductions reductions
+      factor=factor, patience=patience, rtol=0.0, atol=max(min_delta, 1e-12),
+      min_scale=factor ** max_reductions)  # at most max_reductions reductions
+  return rule.init, jax.jit(lambda state, value: rule.update(updates={}, state=state,
+                                                              value=value)[1])
 
 
 def plateau_init(config):
-  return _plateau(config).init(None)
+  return _plateau(config)[0](None)
 
 
 def plateau_update(config, state, value):
   """The plateau state after one eval whose monitored metric (lower is better) is `value`."""
-  _, state = _plateau(config).update(updates={}, state=state, value=jnp.asarray(value))
+  state = _plateau(config)[1](state, jnp.asarray(value, jnp.float32))
   return jax.device_get(state)  # host values: nothing the donated train state can alias
 
 

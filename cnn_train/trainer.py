@@ -114,6 +114,22 @@ def train_state_of(config, info, mesh):
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
 
 
+def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):
+  """(train_step, eval_step) jitted over `mesh`: the batch split on 'data', the state replicated
+  and donated to the train step (updated in place)."""
+  state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
+  replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  train_step = jax.jit(
+      partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
+              aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
+              skip_nonfinite=config.skip_nonfinite_steps),
+      in_shardings=(state_sharding, data), out_shardings=(state_sharding, replicated),
+      donate_argnums=0)
+  eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data),
+                      out_shardings=replicated)
+  return train_step, eval_step
+
+
 class Stopped(Exception):
   """The run stopped before its end, its last checkpoint intact; `exit_code` for the shell."""
 
@@ -169,7 +185,7 @@ def train_and_evaluate(config, workdir, devices=None):
   schedule = optim.create_schedule(config, steps_per_epoch, total_steps)
   init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
   init, abstract_state = train_state_of(config, info, mesh)
-  replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  replicated = sharding.replicated(mesh)
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
 
   manager = checkpoints.create_manager(workdir, config)
@@ -185,14 +201,7 @@ def train_and_evaluate(config, workdir, devices=None):
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  train_step = jax.jit(
-      partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
-              aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
-              skip_nonfinite=config.skip_nonfinite_steps),
-      in_shardings=(state_sharding, data), out_shardings=(state_sharding, replicated),
-      donate_argnums=0)
-  eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data),
-                      out_shardings=replicated)
+  train_step, eval_step = jitted_steps(config, abstract_state, mesh, schedule, dropout_key)
 
   log = MetricsLog(workdir)
   start = int(state.step)

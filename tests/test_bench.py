@@ -1,0 +1,68 @@
+"""The benchmark command, and no recompilation during training (issue 6)."""
+import contextlib
+import json
+
+import jax
+import pytest
+
+from cnn_train import bench, input_pipeline, trainer
+
+
+@contextlib.contextmanager
+def compilations():
+  """A list that grows by one for each XLA compilation inside the block."""
+  events = []
+
+  def listen(event, *args, **kwargs):
+    if event == '/jax/core/compile/backend_compile_duration':
+      events.append('compile')
+
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    yield events
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def test_training_compiles_nothing_after_its_first_steps_and_eval(tiny_config, tmp_path,
+                                                                   monkeypatch):
+  """Once the second eval starts, the train step, the eval step and the plateau schedule have
+  all run: the 6 steps and 3 evals that follow must compile nothing."""
+  real_eval_batches = input_pipeline.eval_batches
+  with compilations() as events:
+    def eval_batches(*args, **kwargs):
+      events.append('eval')
+      return real_eval_batches(*args, **kwargs)
+
+    monkeypatch.setattr(input_pipeline, 'eval_batches', eval_batches)
+    trainer.train_and_evaluate(tiny_config(max_steps=12, eval_every_epochs=0.5),
+                               str(tmp_path / 'run'))
+  evals = [i for i, e in enumerate(events) if e == 'eval']
+  assert len(evals) == 4 and events.index('eval') > 0
+  assert events[evals[1]:] == ["eval"] * 3, " ".join(events)
+
+
+def test_bench_train_step_prints_the_contract(capsys):
+  assert bench.main(['--model=lenet5', '--batch=8', '--steps=2', '--json']) == 0
+  result = json.loads(capsys.readouterr().out)
+  assert {'model', 'batch', 'devices', 'compile_s', 'ms_per_step', 'images_per_s',
+          'model_flops_per_s', 'peak_rss_mb'} <= set(result)
+  assert result['devices'] == 2 and result['batch'] == 8
+  # FLOP/s = 6 × LeNet-5's MACs per image (tested against the paper elsewhere) × images/s.
+  from cnn_arch.summary import summarize
+  macs = summarize('lenet5')['macs']
+  assert result['model_flops_per_s'] == pytest.approx(6 * macs * result['images_per_s'], rel=0.01)
+
+
+def test_bench_input_pipeline(folder, capsys):
+  assert bench.main(['--model=lenet5', '--batch=4', '--steps=3', f'--input=folder:{folder}',
+                     '--json']) == 0
+  result = json.loads(capsys.readouterr().out)
+  assert result['images_per_s'] > 0 and result['cores'] > 0
+
+
+def test_bench_resolves_every_model_to_its_config():
+  import cnn_arch
+  for name in cnn_arch.list_models():
+    assert bench.model_config(name).model.name == cnn_arch.ALIASES.get(name, name)
+  assert bench.main(['--model=resnet19', '--batch=8']) == 2
