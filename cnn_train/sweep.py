@@ -19,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +128,7 @@ def write_summary(rows, workdir, title):
     ax.set_ylim(max(0, middle - 2.5), middle + 2.5)
   ax.set_xlabel('epoch')
   ax.set_ylabel('validation top-1 accuracy (%)')
-  ax.set_title(title)
+  ax.set_title(textwrap.fill(title, 70), fontsize=10)  # long titles wrap, never clip
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
