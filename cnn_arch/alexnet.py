@@ -9,7 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import LRN, MaxPool, flatten
+from cnn_arch.layers import LRN, Conv, MaxPool, flatten
 
 # The lecture's table. Per conv: width, kernel, stride, padding, LRN after it, pool after it,
 # split into towers (groups=2), initial bias (the paper sets 1 where the towers are split).
@@ -50,7 +50,7 @@ class AlexNet(nn.Module):
     bias = lambda b: nn.initializers.constant(b if paper_biases else 0.0)
     norms = pools = 0  # the lecture numbers them norm1, norm2 and pool1 … pool3
     for name, width, k, s, p, lrn, pool, tower, bias_value in CONVS:
-      x = nn.Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
+      x = Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
                   bias_init=bias(bias_value), name=name, **layer_args)(x)
       x = nn.relu(x)
       if lrn and self.lrn:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import LRN, AvgPool, GlobalAvgPool, MaxPool, flatten
+from cnn_arch.layers import LRN, AvgPool, Conv, GlobalAvgPool, MaxPool, flatten
 
 # Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
 INCEPTION = {
@@ -77,7 +77,7 @@ class GoogLeNet(nn.Module):
     layer_args = dict(kernel_init=nn.initializers.xavier_uniform(),
                       bias_init=nn.initializers.constant(0.2),
                       dtype=self.dtype, param_dtype=self.param_dtype)
-    conv = partial(nn.Conv, padding='SAME', **layer_args)
+    conv = partial(Conv, padding='SAME', **layer_args)
     dense = partial(nn.Dense, **layer_args)
     pool = partial(MaxPool, 3, 2, ceil_mode=True)
 

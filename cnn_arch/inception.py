@@ -11,6 +11,7 @@ from typing import Any, Callable, NamedTuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnn_arch import layers
 from cnn_arch.layers import AvgPool, ConvBNReLU, GlobalAvgPool, MaxPool
 
 
@@ -207,7 +208,7 @@ class InceptionNet(nn.Module):
   def __call__(self, x, train: bool = False):
     if self.aux and not self.aux_layers:
       raise ValueError('this Inception network has no auxiliary classifier: drop aux=True')
-    conv = partial(nn.Conv, kernel_init=nn.initializers.he_normal(), dtype=self.dtype,
+    conv = partial(layers.Conv, kernel_init=nn.initializers.he_normal(), dtype=self.dtype,
                    param_dtype=self.param_dtype)
     norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                    epsilon=self.bn_epsilon, dtype=self.dtype, param_dtype=self.param_dtype)

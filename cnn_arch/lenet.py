@@ -9,7 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import AvgPool, MaxPool, flatten
+from cnn_arch.layers import AvgPool, Conv, MaxPool, flatten
 
 ACTIVATIONS = {'relu': nn.relu, 'sigmoid': nn.sigmoid, 'tanh': jnp.tanh}
 POOLS = {'max': MaxPool, 'avg': AvgPool}
@@ -35,7 +35,7 @@ class LeNet5(nn.Module):
       raise ValueError(f'lenet5 with conv1_padding={self.conv1_padding} takes {side}×{side} '
                        f'images, got {x.shape[1]}×{x.shape[2]}')
     act, pool = ACTIVATIONS[self.activation], POOLS[self.pooling]
-    conv = lambda features, name, padding=0: nn.Conv(
+    conv = lambda features, name, padding=0: Conv(
         features, (5, 5), padding=padding, dtype=self.dtype, param_dtype=self.param_dtype,
         name=name)
     dense = lambda features, name: nn.Dense(

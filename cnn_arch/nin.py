@@ -8,7 +8,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import GlobalAvgPool, MaxPool
+from cnn_arch.layers import Conv, GlobalAvgPool, MaxPool
 
 # First conv of each NiN block: width, kernel, stride, padding (AlexNet's conv1, conv2, conv3).
 BLOCKS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
@@ -26,10 +26,10 @@ class NiN(nn.Module):
                       param_dtype=self.param_dtype)
 
     def nin_block(x, width, kernel, stride, padding, block):
-      x = nn.relu(nn.Conv(width, (kernel, kernel), stride, padding=padding,
+      x = nn.relu(Conv(width, (kernel, kernel), stride, padding=padding,
                           name=f'conv{block}', **layer_args)(x))
       for i in (1, 2):
-        x = nn.relu(nn.Conv(width, (1, 1), name=f'mlp{block}_{i}', **layer_args)(x))
+        x = nn.relu(Conv(width, (1, 1), name=f'mlp{block}_{i}', **layer_args)(x))
       return x
 
     for block, spec in enumerate(BLOCKS, 1):

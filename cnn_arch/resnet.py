@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import GlobalAvgPool, MaxPool
+from cnn_arch.layers import Conv, GlobalAvgPool, MaxPool
 
 ModuleDef = Callable[..., nn.Module]
 WIDTHS = (64, 128, 256, 512)  # conv2_x … conv5_x; a bottleneck block outputs 4× its width
@@ -72,7 +72,7 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = partial(nn.Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
+    conv = partial(Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
                    dtype=self.dtype, param_dtype=self.param_dtype)
     norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
                    dtype=self.dtype, param_dtype=self.param_dtype)

@@ -9,7 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnn_arch.layers import LRN, MaxPool, flatten
+from cnn_arch.layers import LRN, Conv, MaxPool, flatten
 
 # Table 1, column by column, in the paper's own words ("conv<kernel>-<width>").
 _A = ('conv3-64', 'pool', 'conv3-128', 'pool', 'conv3-256', 'conv3-256', 'pool',
@@ -59,7 +59,7 @@ class VGG(nn.Module):
         x = LRN(name=f'norm{block}')(x)
       else:
         kernel, width = (int(v) for v in layer.removeprefix('conv').split('-'))
-        x = nn.Conv(width, (kernel, kernel), padding=kernel // 2, name=f'conv{block}_{index}',
+        x = Conv(width, (kernel, kernel), padding=kernel // 2, name=f'conv{block}_{index}',
                     **layer_args)(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,

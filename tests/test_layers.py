@@ -1,6 +1,7 @@
 """LRN and Caffe-style pooling against plain NumPy transcriptions of their formulas."""
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -95,3 +96,29 @@ def test_pooling_is_differentiable_like_flax():
   flax = jax.grad(lambda x: (nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)),
                                          count_include_pad=True) ** 2).sum())(x)
   np.testing.assert_allclose(ours, flax, rtol=1e-6)
+
+
+@pytest.mark.parametrize('shape, kernel, stride, padding, groups', [
+    ((2, 27, 27, 8), 5, 1, [(2, 2), (2, 2)], 2),   # AlexNet's conv2, two towers
+    ((2, 35, 35, 3), 11, 4, 'VALID', 1),           # AlexNet's conv1
+    ((2, 16, 16, 6), 3, 2, 'SAME', 1),             # a ResNet downsampling conv
+    ((2, 15, 15, 6), 7, 2, [(3, 3), (3, 3)], 3),
+])
+def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups):
+  """layers.Conv's convolution: the same output bit for bit, the same gradients (its kernel
+  gradient is a matmul of patches on CPUs, so equal up to float32 rounding)."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal(shape, np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1] // groups, 12), np.float32))
+  numbers = jax.lax.conv_dimension_numbers(x.shape, w.shape, layers.NHWC)
+  ours = lambda x, w: layers.conv_general_dilated(
+      x, w, (stride, stride), padding, dimension_numbers=numbers, feature_group_count=groups)
+  reference = lambda x, w: jax.lax.conv_general_dilated(
+      x, w, (stride, stride), padding, dimension_numbers=layers.NHWC,
+      feature_group_count=groups)
+  np.testing.assert_array_equal(jax.jit(ours)(x, w), jax.jit(reference)(x, w))
+  loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+  grads = jax.jit(jax.grad(loss(ours), (0, 1)))(x, w)
+  expected = jax.jit(jax.grad(loss(reference), (0, 1)))(x, w)
+  np.testing.assert_array_equal(grads[0], expected[0])
+  np.testing.assert_allclose(grads[1], expected[1], rtol=1e-4, atol=1e-4)
