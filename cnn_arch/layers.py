@@ -115,17 +115,43 @@ def _pads(x, window, stride, padding, ceil_mode):
 def max_pool(x, window, stride, padding=0, ceil_mode=False):
   """Max over square windows of an NHWC array, as the max of the window² strided views.
 
-  The same values as `lax.reduce_window`, but XLA's CPU gradient of that (select-and-scatter)
-  is 5× slower than the gradient of these elementwise maxima. Only between tied maxima do the
-  gradients differ (shared here, all to the first there); after a ReLU the ties are zeros, whose
-  gradient the ReLU stops anyway.
+  The same values as `lax.reduce_window`, and the same gradient (all of it to the first of tied
+  maxima, as PyTorch and Caffe), written by hand: XLA's CPU gradient of reduce_window
+  (select-and-scatter) is 5× slower, and autodiff of the views' maxima 1.2–2.4× slower.
   """
   x = jnp.pad(x, ((0, 0), *_pads(x, window, stride, padding, ceil_mode), (0, 0)),
               constant_values=-jnp.inf)
+  return _max_of_views(x, window, stride)
+
+
+def _window_views(x, window, stride):
   rows, cols = ((n - window) // stride + 1 for n in x.shape[1:3])
-  views = [x[:, i:i + stride * (rows - 1) + 1:stride, j:j + stride * (cols - 1) + 1:stride]
-           for i in range(window) for j in range(window)]
-  return functools.reduce(jnp.maximum, views)
+  return [x[:, i:i + stride * (rows - 1) + 1:stride, j:j + stride * (cols - 1) + 1:stride]
+          for i in range(window) for j in range(window)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_of_views(x, window, stride):
+  return functools.reduce(jnp.maximum, _window_views(x, window, stride))
+
+
+def _max_of_views_forward(x, window, stride):
+  y = _max_of_views(x, window, stride)
+  return y, (x, y)
+
+
+def _max_of_views_backward(window, stride, saved, grad_out):
+  x, y = saved
+  views, scatter = jax.vjp(lambda x: _window_views(x, window, stride), x)
+  taken, grads = jnp.zeros(y.shape, bool), []
+  for view in views:  # the first view holding the maximum takes its gradient
+    hit = (view == y) & ~taken
+    taken |= hit
+    grads.append(jnp.where(hit, grad_out, 0))
+  return scatter(grads)
+
+
+_max_of_views.defvjp(_max_of_views_forward, _max_of_views_backward)
 
 
 def avg_pool(x, window, stride, padding=0):

@@ -122,3 +122,21 @@ def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups)
   expected = jax.jit(jax.grad(loss(reference), (0, 1)))(x, w)
   np.testing.assert_array_equal(grads[0], expected[0])
   np.testing.assert_allclose(grads[1], expected[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('size, window, stride, padding, ceil_mode', [
+    (13, 3, 2, 0, False), (14, 3, 2, 0, True), (10, 3, 2, 1, True), (7, 3, 1, 1, False),
+    (8, 2, 2, 0, False)])
+def test_max_pool_gradient_equals_xla_select_and_scatter(size, window, stride, padding,
+                                                         ceil_mode):
+  """The hand-written gradient: to the first maximum of each window, ties included (the input
+  takes 4 values only, so most windows tie), as lax.reduce_window's gradient does."""
+  x = jnp.asarray(np.random.default_rng(4).integers(0, 4, (2, size, size + 1, 3)), jnp.float32)
+  g = jnp.asarray(np.random.default_rng(5).normal(size=layers.max_pool(
+      x, window, stride, padding, ceil_mode).shape), jnp.float32)
+  pads = ((0, 0), *layers._pads(x, window, stride, padding, ceil_mode), (0, 0))
+  reference = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
+                                              (1, stride, stride, 1), pads)
+  ours = lambda x: layers.max_pool(x, window, stride, padding, ceil_mode)
+  np.testing.assert_array_equal(ours(x), reference(x))
+  np.testing.assert_array_equal(jax.vjp(ours, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0])
