@@ -29,8 +29,8 @@ def test_config_variants(family, arg):
 
 def test_variant_values_reach_the_model():
   from configs import alexnet, googlenet, resnet, vgg
-  assert alexnet.get_config('lrn=False,groups=2').model.overrides.to_dict() == {
-      'lrn': False, 'groups': 2}
+  assert alexnet.get_config('lrn=False,groups=2,initializer=he').model.overrides.to_dict() == {
+      'lrn': False, 'groups': 2, 'initializer': 'he'}
   assert vgg.get_config('A-LRN').model.name == 'vgg_a_lrn'
   assert resnet.get_config('18,plain=True').model.overrides.residual is False
   assert googlenet.get_config('aux=False').aux_loss_weight == 0.0
