@@ -73,9 +73,13 @@ def tiny_file(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny(tiny_file, folder):
-  """In-process configs of the same file: tiny(steps=6, lr=...) with any key changed."""
+def tiny(tiny_file, folder, monkeypatch):
+  """In-process configs of the same file: tiny(steps=6, lr=...) with any key changed. The
+  registration of 'tiny' lasts for the test only."""
   import importlib.util
+
+  import cnn_arch
+  monkeypatch.setattr(cnn_arch, '_MODELS', dict(cnn_arch._MODELS))
   spec = importlib.util.spec_from_file_location('tiny_config', tiny_file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
