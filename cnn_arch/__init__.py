@@ -95,8 +95,8 @@ def no_empty_maps():
     out = next_fun(*args, **kwargs)
     for leaf in jax.tree.leaves(out):
       if getattr(leaf, 'ndim', 0) == 4 and 0 in leaf.shape[1:3]:
-        raise EmptyFeatureMap(f'layer {"/".join(context.module.path) or context.module.name} outputs '
-                         f'an empty {leaf.shape[1]}×{leaf.shape[2]} map')
+        layer = '/'.join(context.module.path) or context.module.name
+        raise EmptyFeatureMap(f'layer {layer} outputs an empty {leaf.shape[1]}×{leaf.shape[2]} map')
     return out
 
   with nn.intercept_methods(check):

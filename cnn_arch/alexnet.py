@@ -51,7 +51,7 @@ class AlexNet(nn.Module):
     norms = pools = 0  # the lecture numbers them norm1, norm2 and pool1 … pool3
     for name, width, k, s, p, lrn, pool, tower, bias_value in CONVS:
       x = Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
-                  bias_init=bias(bias_value), name=name, **layer_args)(x)
+               bias_init=bias(bias_value), name=name, **layer_args)(x)
       x = nn.relu(x)
       if lrn and self.lrn:
         norms += 1

@@ -27,7 +27,7 @@ class NiN(nn.Module):
 
     def nin_block(x, width, kernel, stride, padding, block):
       x = nn.relu(Conv(width, (kernel, kernel), stride, padding=padding,
-                          name=f'conv{block}', **layer_args)(x))
+                       name=f'conv{block}', **layer_args)(x))
       for i in (1, 2):
         x = nn.relu(Conv(width, (1, 1), name=f'mlp{block}_{i}', **layer_args)(x))
       return x

@@ -60,7 +60,7 @@ class VGG(nn.Module):
       else:
         kernel, width = (int(v) for v in layer.removeprefix('conv').split('-'))
         x = Conv(width, (kernel, kernel), padding=kernel // 2, name=f'conv{block}_{index}',
-                    **layer_args)(x)
+                 **layer_args)(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                            param_dtype=self.param_dtype, name=f'bn{block}_{index}')(x)

@@ -106,13 +106,10 @@ def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, de
 def bench_input(name, dataset, batch, steps=20):
   """Images/s of the training input pipeline (decode, augment, batch) and the cores it used."""
   from cnn_train import input_pipeline
+  from configs import common
   config = model_config(name)
-  config.update(batch_size=batch)
-  prefix = 'folder:'
-  if dataset.startswith(prefix):
-    config.update(dataset=dataset, train_split='train', eval_split='val')
-  else:
-    config.dataset = dataset
+  common.set_dataset(config, dataset, image_size=config.image_size)  # the model's size
+  config.batch_size = batch
   batches = input_pipeline.train_batches(config, batch)
   for _ in range(3):  # warm-up: threads, autotuning, file cache
     next(batches)

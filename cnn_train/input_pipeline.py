@@ -291,20 +291,21 @@ def _folder_split(root, split, classes):
   if not os.path.isdir(split_dir):
     raise ValueError(f'folder dataset {root}: no split folder {split_dir!r} '
                      f'(splits: {_subfolders(root)})')
-  paths, labels, skipped = [], [], []
+  files, labels = [], []
   for name in _subfolders(split_dir):
     if name not in classes:
       raise ValueError(f'folder dataset {root}: class folder {name!r} of split {split!r} '
                        f'is not a class of the train split')
     class_dir = os.path.join(split_dir, name)
-    files = sorted(os.path.join(class_dir, f) for f in os.listdir(class_dir)
+    found = sorted(os.path.join(class_dir, f) for f in os.listdir(class_dir)
                    if f.lower().endswith(IMAGE_EXTENSIONS))
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:  # fast on network file systems too
-      complete = list(pool.map(_is_complete_image, files))
-    skipped += [f for f, ok in zip(files, complete) if not ok]
-    files = [f for f, ok in zip(files, complete) if ok]
-    paths += files
-    labels += [classes.index(name)] * len(files)
+    files += found
+    labels += [classes.index(name)] * len(found)
+  with concurrent.futures.ThreadPoolExecutor(16) as pool:  # fast on network file systems too
+    complete = list(pool.map(_is_complete_image, files))
+  skipped = [f for f, ok in zip(files, complete) if not ok]
+  paths = [f for f, ok in zip(files, complete) if ok]
+  labels = [label for label, ok in zip(labels, complete) if ok]
   if skipped:
     print(f'warning: folder dataset {root}: skipped {len(skipped)} of '
           f'{len(skipped) + len(paths)} files of split {split!r} that are not complete JPEG or '

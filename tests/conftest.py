@@ -1,3 +1,4 @@
+import contextlib
 import math
 import os
 
@@ -39,6 +40,26 @@ def random_variables():
     return jax.tree_util.tree_map_with_path(fill, shapes)
 
   return make
+
+
+@pytest.fixture
+def compilations():
+  """compilations() is a block in which a list grows by 'compile' for each XLA compilation."""
+  @contextlib.contextmanager
+  def block():
+    events = []
+
+    def listen(event, *args, **kwargs):
+      if event == '/jax/core/compile/backend_compile_duration':
+        events.append('compile')
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+      yield events
+    finally:
+      jax.monitoring.unregister_event_duration_listener(listen)
+
+  return block
 
 
 CLASSES = ('ant', 'bee', 'cat')

@@ -1,31 +1,13 @@
 """The benchmark command, and no recompilation during training (issue 6)."""
-import contextlib
 import json
 
-import jax
 import pytest
 
 from cnn_train import bench, input_pipeline, trainer
 
 
-@contextlib.contextmanager
-def compilations():
-  """A list that grows by one for each XLA compilation inside the block."""
-  events = []
-
-  def listen(event, *args, **kwargs):
-    if event == '/jax/core/compile/backend_compile_duration':
-      events.append('compile')
-
-  jax.monitoring.register_event_duration_secs_listener(listen)
-  try:
-    yield events
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def test_training_compiles_nothing_after_its_first_steps_and_eval(tiny_config, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch, compilations):
   """Once the second eval starts, the train step, the eval step and the plateau schedule have
   all run: the 6 steps and 3 evals that follow must compile nothing."""
   real_eval_batches = input_pipeline.eval_batches

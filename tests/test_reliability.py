@@ -4,7 +4,6 @@ The runs train `tiny`: a small network with BatchNorm and dropout, registered by
 TINY below, so that resuming has to restore data order, dropout keys, BatchNorm statistics and
 the plateau schedule, as AlexNet's and ResNet's runs do.
 """
-import contextlib
 import glob
 import json
 import os
@@ -291,22 +290,6 @@ def finished_run(tiny_file, folder, tmp_path_factory):
   return workdir
 
 
-@contextlib.contextmanager
-def compilations():
-  """A list that grows by one for each XLA compilation inside the block."""
-  events = []
-
-  def listen(event, *args, **kwargs):
-    if event == '/jax/core/compile/backend_compile_duration':
-      events.append(event)
-
-  jax.monitoring.register_event_duration_secs_listener(listen)
-  try:
-    yield events
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listen)
-
-
 @pytest.mark.parametrize('changes, message', [
     ({'width': 16}, 'does not restore for this config'),  # same model, other shapes
     ({'eval_split': 'tset'}, "no split folder .*tset"),
@@ -316,7 +299,7 @@ def compilations():
     ({'model': 'lenet5'}, 'holds a run of tiny'),
 ])
 def test_bad_input_is_one_clear_error_before_compiling_and_touches_nothing(
-    tiny, finished_run, changes, message):
+    tiny, finished_run, changes, message, compilations):
   before = snapshot(finished_run)
   with compilations() as compiled, pytest.raises(ValueError, match=message):
     trainer.train_and_evaluate(tiny(steps=8, **changes), finished_run)
@@ -324,7 +307,7 @@ def test_bad_input_is_one_clear_error_before_compiling_and_touches_nothing(
   assert not compiled
 
 
-def test_an_input_too_small_for_the_model_names_the_smallest(tiny, tmp_path):
+def test_an_input_too_small_for_the_model_names_the_smallest(tiny, tmp_path, compilations):
   config = tiny(model='alexnet', image_size=50)
   with compilations() as compiled, pytest.raises(
       ValueError, match=r'image_size=50 is too small for alexnet \(layer pool3 outputs an empty '
