@@ -64,5 +64,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  from cnn_train import runtime
+  runtime.restart_with_huge_pages()
   flags.mark_flag_as_required('config')
   app.run(main, flags_parser=parse_flags)

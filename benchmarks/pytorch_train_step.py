@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from cnn_train import runtime
+
 CASES = {'alexnet': 32, 'resnet18': 32, 'vgg_a': 16, 'googlenet': 32}  # model: batch (the issue's)
 
 
@@ -180,4 +183,5 @@ def main():
 
 
 if __name__ == '__main__':
+  runtime.restart_with_huge_pages()  # the same allocator setting as our side's
   main()

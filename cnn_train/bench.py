@@ -19,6 +19,8 @@ import resource
 import sys
 import time
 
+from cnn_train import runtime
+
 # name prefix -> (config module, its variant argument)
 FAMILIES = (('vgg_', 'vgg', lambda n: n[4:].upper().replace('_LRN', '-LRN')),
             ('resnet', 'resnet', lambda n: n[6:]),
@@ -152,4 +154,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+  runtime.restart_with_huge_pages()
   sys.exit(main())

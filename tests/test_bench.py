@@ -1,9 +1,20 @@
 """The benchmark command, and no recompilation during training (issue 6)."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from cnn_train import bench, input_pipeline, trainer
+from cnn_train import bench, input_pipeline, runtime, trainer
+
+
+def huge_pages_available():
+  try:
+    with open(runtime.THP_SETTING) as f:
+      return '[never]' not in f.read()
+  except OSError:
+    return False
 
 
 def test_training_compiles_nothing_after_its_first_steps_and_eval(tiny_config, tmp_path,
@@ -48,3 +59,24 @@ def test_bench_resolves_every_model_to_its_config():
   for name in cnn_arch.list_models():
     assert bench.model_config(name).model.name == cnn_arch.ALIASES.get(name, name)
   assert bench.main(['--model=resnet19', '--batch=8']) == 2
+
+
+def _tunables_after_restart(env):
+  code = ('from cnn_train import runtime; runtime.restart_with_huge_pages(); import os; '
+          'print(os.environ.get("GLIBC_TUNABLES"), os.getpid())')
+  env = {k: v for k, v in os.environ.items() if k != 'GLIBC_TUNABLES'} | env
+  process = subprocess.Popen([sys.executable, '-c', code], env=env, stdout=subprocess.PIPE,
+                             text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+  out, _ = process.communicate(timeout=60)
+  tunables, pid = out.split()
+  assert int(pid) == process.pid  # restarted in place: signals still reach it
+  return tunables
+
+
+@pytest.mark.skipif(not huge_pages_available(), reason='no transparent huge pages here')
+def test_entry_points_restart_once_with_huge_pages():
+  assert _tunables_after_restart({}) == 'glibc.malloc.hugetlb=1'
+  assert (_tunables_after_restart({'GLIBC_TUNABLES': 'glibc.malloc.arena_max=2'})
+          == 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1')
+  assert _tunables_after_restart({'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'}) == (
+      'glibc.malloc.hugetlb=0')  # the user's opt-out is kept
