@@ -3,6 +3,12 @@
 conv1 → ReLU → LRN → pool → conv2 → ReLU → LRN → pool → conv3 → conv4 → conv5 → pool →
 FC6 → dropout → FC7 → dropout → FC8. With `groups=2` conv2, conv4 and conv5 see only their own
 tower's half of the channels, as on the paper's two GPUs; conv3 and the FCs see both towers.
+
+With `groups=2`, every conv's output channels and FC6/FC7's units carry the logical axis name
+'tower' (flax partitioning annotations: kernels and biases come boxed from `init`, unbox them with
+`flax.linen.meta.unbox`). Outside a mesh they do nothing; the trainer maps 'tower' to its mesh's
+'model' axis, so that with towers=2 each device of a pair holds one tower, as each GPU did, and
+XLA adds the communication where the towers meet (conv3, FC6, FC7, FC8).
 """
 from typing import Any
 
@@ -46,21 +52,28 @@ class AlexNet(nn.Module):
     if self.initializer not in INITS:
       raise ValueError(f'alexnet: initializer={self.initializer!r}; one of {", ".join(INITS)}')
     weights, paper_biases = INITS[self.initializer]
-    layer_args = dict(kernel_init=weights, dtype=self.dtype, param_dtype=self.param_dtype)
-    bias = lambda b: nn.initializers.constant(b if paper_biases else 0.0)
+    if self.groups == 1:  # one tower: nothing to lay out
+      split, laid_out = (lambda init, _: init), (lambda x, _: x)
+    else:
+      split, laid_out = nn.with_logical_partitioning, nn.with_logical_constraint
+    dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    bias = lambda b: split(nn.initializers.constant(b if paper_biases else 0.0), ('tower',))
     norms = pools = 0  # the lecture numbers them norm1, norm2 and pool1 … pool3
     for name, width, k, s, p, lrn, pool, tower, bias_value in CONVS:
       x = Conv(width, (k, k), s, padding=p, feature_group_count=self.groups if tower else 1,
-               bias_init=bias(bias_value), name=name, **layer_args)(x)
-      x = nn.relu(x)
+               kernel_init=split(weights, (None, None, None, 'tower')),
+               bias_init=bias(bias_value), name=name, **dtypes)(x)
+      x = laid_out(nn.relu(x), ('batch', None, None, 'tower'))
       if lrn and self.lrn:
         norms += 1
         x = LRN(name=f'norm{norms}')(x)
       if pool:
         pools += 1
         x = MaxPool(3, 2, name=f'pool{pools}')(x)
-    x = flatten(x)
+    x = laid_out(flatten(x), ('batch', None))  # FC6 sees both towers
     for name, width in HIDDEN:
-      x = nn.relu(nn.Dense(width, bias_init=bias(1.0), name=name, **layer_args)(x))
+      x = nn.Dense(width, kernel_init=split(weights, (None, 'tower')), bias_init=bias(1.0),
+                   name=name, **dtypes)(x)
+      x = laid_out(nn.relu(x), ('batch', 'tower'))
       x = nn.Dropout(self.dropout_rate, deterministic=not train, name=f'drop{name[2:]}')(x)
-    return nn.Dense(self.num_classes, name='fc8', **layer_args)(x)
+    return nn.Dense(self.num_classes, kernel_init=weights, name='fc8', **dtypes)(x)

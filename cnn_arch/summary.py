@@ -89,8 +89,8 @@ def summarize(name, input_size=None, num_classes=None, depth=None, channels=None
     return out
 
   with nn.intercept_methods(record):
-    variables = jax.eval_shape(partial(model.init, train=False), jax.random.key(0),
-                               jnp.zeros((1, h, w, c), jnp.float32))
+    variables = nn.meta.unbox(jax.eval_shape(partial(model.init, train=False), jax.random.key(0),
+                                             jnp.zeros((1, h, w, c), jnp.float32)))
   params = traverse_util.flatten_dict(variables.get('params', {}))
   for call in calls:
     call['macs'] = _macs(call['module'], call['in_shape'], call['out_shape'])

@@ -32,15 +32,17 @@ PEAK_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'L40
               'TPU v5 lite': 197e12, 'TPU v5p': 459e12}
 
 
-def model_config(name):
-  """The training config of model `name`: its family's config file at that variant."""
+def model_config(name, arg=None):
+  """The training config of model `name`: its family's config file at that variant, plus the
+  config-string arguments `arg` ('towers=2')."""
   import cnn_arch
   name = cnn_arch.ALIASES.get(name, name)
   cnn_arch.input_shape(name)  # an unknown name: the registry's error
-  module, arg = name, None
-  for prefix, family, variant in FAMILIES:
+  module, variant = name, None
+  for prefix, family, variant_of in FAMILIES:
     if name.startswith(prefix):
-      module, arg = family, variant(name)
+      module, variant = family, variant_of(name)
+  arg = ','.join(a for a in (variant, arg) if a) or None
   config = importlib.import_module(f'configs.{module}').get_config(arg)
   assert config.model.name == name, (config.model.name, name)
   return config
@@ -51,15 +53,16 @@ def peak_flops(device):
   return next((v for k, v in PEAK_FLOPS.items() if k.lower() in kind.lower()), None)
 
 
-def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, devices=None):
+def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, devices=None,
+                     config_arg=None):
   import jax
   import numpy as np
 
   import cnn_arch
   from cnn_train import input_pipeline, sharding, trainer
-  config = model_config(name)
+  config = model_config(name, config_arg)
   config.update(batch_size=batch, dtype=dtype, image_size=image_size or config.image_size)
-  mesh = sharding.create_mesh(devices)
+  mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(batch, mesh)
   channels = cnn_arch.input_shape(name)[-1]
   num_classes = 10 if name == 'lenet5' else 1000
@@ -78,6 +81,7 @@ def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, de
   start = time.perf_counter()
   compiled = train_step.lower(state, batch_arrays).compile()
   compile_s = time.perf_counter() - start
+  memory = compiled.memory_analysis()  # per device: the program XLA runs on each
   for _ in range(2):  # warm-up: allocations, autotuning
     state, metrics = compiled(state, batch_arrays)
   jax.block_until_ready(metrics)
@@ -92,10 +96,13 @@ def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, de
                    **config.model.overrides)['macs']
   flops = 6 * macs * batch / seconds
   result = {'model': name, 'batch': batch, 'dtype': dtype, 'image_size': config.image_size,
-            'devices': mesh.size, 'device_kind': mesh.devices.flat[0].device_kind,
+            'devices': mesh.size, 'model_axis': mesh.shape['model'], 'device_kind': mesh.devices.flat[0].device_kind,
             'compile_s': round(compile_s, 2), 'ms_per_step': round(1000 * seconds, 2),
             'images_per_s': round(batch / seconds, 1), 'model_flops_per_s': flops,
             'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+  if memory is not None:  # state and batch, plus the step's temporaries, on one device
+    result['device_memory_mb'] = round((memory.argument_size_in_bytes
+                                        + memory.temp_size_in_bytes) / 2**20)
   peak = peak_flops(mesh.devices.flat[0])
   if peak:
     result['mfu'] = round(flops / (peak * mesh.size), 4)
@@ -132,6 +139,8 @@ def main(argv=None):
   parser.add_argument('--steps', type=int, default=10, help='timed steps (after 2 warm-up)')
   parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'))
   parser.add_argument('--image-size', type=int, help="default: the model's config")
+  parser.add_argument('--config-arg', metavar='ARGS',
+                      help="config-string arguments of the model's config: towers=2, lrn=False")
   parser.add_argument('--input', metavar='DATASET', help='time the input pipeline on DATASET')
   parser.add_argument('--json', action='store_true', help='one JSON object, nothing else')
   args = parser.parse_args(argv)
@@ -140,7 +149,8 @@ def main(argv=None):
     if args.input:
       result = bench_input(args.model, args.input, args.batch, args.steps)
     else:
-      result = bench_train_step(args.model, args.batch, args.steps, args.dtype, args.image_size)
+      result = bench_train_step(args.model, args.batch, args.steps, args.dtype, args.image_size,
+                                config_arg=args.config_arg)
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

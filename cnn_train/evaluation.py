@@ -41,7 +41,7 @@ def evaluate_checkpoint(workdir, checkpoint='latest', crops=1, split=None, devic
   """Evaluate a checkpoint of the run in `workdir`; writes and returns the result."""
   config = load_config(workdir)
   split = split or config.eval_split
-  mesh = sharding.create_mesh(devices)
+  mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
   info = input_pipeline.dataset_info(config)
   _, abstract_state = trainer.train_state_of(config, info, mesh)

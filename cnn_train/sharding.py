@@ -1,14 +1,28 @@
-"""Data parallelism with jit over a Mesh: the batch is split on the 'data' axis, the state replicated."""
+"""jit over a 2-D Mesh ('data', 'model'): the batch is split on 'data'; parameters are replicated
+except where a model annotates an axis 'tower' (flax logical partitioning), which is split on
+'model'. With the default model axis of 1 this is plain data parallelism; AlexNet's towers=2
+puts each tower's kernels and activations on its own device of a pair."""
 import collections
 
+import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+# Logical axis names used by the models → mesh axes.
+RULES = (('batch', 'data'), ('tower', 'model'))
 
-def create_mesh(devices=None):
-  """A 1-D mesh over `devices` (default: every device of every process)."""
-  return Mesh(np.asarray(devices if devices is not None else jax.devices()), ('data',))
+
+def create_mesh(devices=None, model_axis=1):
+  """Every device (of every process) by default, as rows of `model_axis` devices of one process:
+  a row holds one model replica, the rows split the batch."""
+  devices = np.asarray(devices if devices is not None else jax.devices())
+  local = jax.local_device_count()
+  if model_axis < 1 or devices.size % model_axis or (jax.process_count() > 1
+                                                      and local % model_axis):
+    raise ValueError(f'model_axis={model_axis} must divide the {devices.size} devices'
+                     + (f' and the {local} of each process' if jax.process_count() > 1 else ''))
+  return Mesh(devices.reshape(-1, model_axis), ('data', 'model'))
 
 
 def batch_sharding(mesh):
@@ -19,10 +33,27 @@ def replicated(mesh):
   return NamedSharding(mesh, P())
 
 
+def state_shardings(boxed_state, mesh):
+  """NamedShardings for a state whose parameters may carry flax partitioning boxes."""
+  specs = nn.get_partition_spec(boxed_state)
+  return nn.logical_to_mesh_sharding(specs, mesh, RULES)
+
+
+def in_mesh(fn, mesh):
+  """`fn` traced with the mesh and the logical rules set, so that the models' activation
+  annotations (nn.with_logical_constraint) take effect; elsewhere they do nothing."""
+  def traced(*args, **kwargs):
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh), nn.logical_axis_rules(RULES):
+      return fn(*args, **kwargs)
+  return traced
+
+
 def check_batch_size(batch_size, mesh):
-  if batch_size % mesh.size:
-    raise ValueError(f'batch_size={batch_size} does not divide over {mesh.size} devices; '
-                     f'use a multiple of {mesh.size}')
+  replicas = mesh.shape['data']
+  if batch_size % replicas:
+    raise ValueError(f'batch_size={batch_size} does not divide over {replicas} '
+                     f'{"model replicas" if mesh.shape["model"] > 1 else "devices"}; '
+                     f'use a multiple of {replicas}')
 
 
 def to_global(batch, mesh):

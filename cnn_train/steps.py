@@ -13,7 +13,10 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(rng, model, tx, image_shape):
-  """Initial state for images of `image_shape` (H, W, C); pure, so it can be jitted or traced."""
+  """Initial state for images of `image_shape` (H, W, C); pure, so it can be jitted or traced.
+
+  Parameters (and their momentum) keep the model's partitioning annotations as flax boxes:
+  `sharding.state_shardings` reads them, `flax.linen.meta.unbox` removes them."""
   variables = model.init(rng, jnp.zeros((1, *image_shape), jnp.float32))
   return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
                            batch_stats=variables.get('batch_stats', {}),

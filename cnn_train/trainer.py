@@ -7,6 +7,7 @@ import sys
 import time
 from functools import partial
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -95,38 +96,42 @@ def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=()):
 
 def train_state_of(config, info, mesh):
   """(init, abstract state): init(key) makes the train state; the abstract one has its shapes and
-  its (replicated) shardings on `mesh`. Model errors surface here, before anything compiles."""
+  its shardings on `mesh` (replicated, but for the layers a model splits over the 'model' axis).
+  Model errors surface here, before anything compiles."""
   model = create_model(config, info.num_classes)
   image_shape = (config.image_size, config.image_size, info.channels)
-  init = partial(steps.create_train_state, model=model, tx=optim.create_optimizer(config),
-                 image_shape=image_shape)
-  replicated = sharding.replicated(mesh)
+  boxed_init = partial(steps.create_train_state, model=model, tx=optim.create_optimizer(config),
+                       image_shape=image_shape)
   try:
     with cnn_arch.no_empty_maps():
-      abstract = jax.eval_shape(init, jax.random.key(0))
+      boxed = jax.eval_shape(boxed_init, jax.random.key(0))
   except cnn_arch.EmptyFeatureMap as e:
     name, overrides = config.model.name, config.model.overrides
     smallest = cnn_arch.smallest_input_size(name, info.channels, **overrides)
     paper = cnn_arch.input_shape(name, **overrides)[0]
     raise ValueError(f'image_size={config.image_size} is too small for {name} ({e}); it takes '
                      f'{smallest}×{smallest} and up (its paper: {paper}×{paper})') from None
-  return init, jax.tree.map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+  shardings = sharding.state_shardings(boxed, mesh)
+  if mesh.shape['model'] > 1 and not any(s.spec for s in jax.tree.leaves(shardings)):
+    raise ValueError(f'model_axis={mesh.shape["model"]}: {config.model.name} has no layer split '
+                     "over the 'model' axis (AlexNet with towers=2 has); use model_axis=1")
+  abstract = jax.tree.map(lambda s, where: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=where),
+                          nn.meta.unbox(boxed), shardings)
+  return lambda key: nn.meta.unbox(boxed_init(key)), abstract
 
 
 def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):
-  """(train_step, eval_step) jitted over `mesh`: the batch split on 'data', the state replicated
-  and donated to the train step (updated in place)."""
+  """(train_step, eval_step) jitted over `mesh`: the batch split on 'data', the state laid out as
+  `abstract_state` says and donated to the train step (updated in place)."""
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
   replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  train_step = jax.jit(
-      partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
-              aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
-              skip_nonfinite=config.skip_nonfinite_steps),
-      in_shardings=(state_sharding, data), out_shardings=(state_sharding, replicated),
-      donate_argnums=0)
-  eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data),
-                      out_shardings=replicated)
+  train = partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
+                  aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
+                  skip_nonfinite=config.skip_nonfinite_steps)
+  train_step = jax.jit(sharding.in_mesh(train, mesh), in_shardings=(state_sharding, data),
+                       out_shardings=(state_sharding, replicated), donate_argnums=0)
+  eval_step = jax.jit(sharding.in_mesh(steps.eval_step, mesh),
+                      in_shardings=(state_sharding, data), out_shardings=replicated)
   return train_step, eval_step
 
 
@@ -174,7 +179,7 @@ def train_and_evaluate(config, workdir, devices=None):
   a checkpoint), Stopped after SIGTERM/SIGINT or at a non-finite loss.
   """
   check_config(config)
-  mesh = sharding.create_mesh(devices)
+  mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
   check_workdir(workdir, config)

@@ -3,6 +3,10 @@ lr 0.01 divided by 10 when the validation error stops improving (3 times), ~90 e
 227 crops of the 256-resized image, mirrors, PCA colour noise (std 0.1).
 
     python train.py --config=configs/alexnet.py:lrn=False,groups=2,dataset=imagenette
+    python train.py --config=configs/alexnet.py:towers=2    # the two towers on two devices
+
+`towers=2` is the paper's two-GPU layout: groups=2, and each tower's kernels and activations on
+its own device of a pair (the mesh's 'model' axis); with 4 devices, two such pairs split the batch.
 
 `initializer=he` swaps the paper's N(0, 0.01) for He's init, for short ablations that must leave chance.
 """
@@ -10,10 +14,16 @@ from configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, lrn=True, groups=1, initializer='paper', dataset='imagenet2012')
+  arg = common.parse_arg(arg, lrn=True, groups=1, towers=1, initializer='paper',
+                         dataset='imagenet2012')
+  if arg.towers not in (1, 2):
+    raise ValueError(f'configs/alexnet.py: towers={arg.towers}; 1 (one device per model) or 2')
+  if arg.towers == 2:
+    arg.groups = 2  # two towers on two devices are the two groups
   c = common.set_dataset(common.base(), arg.dataset, image_size=227)
   c.model.name = 'alexnet'
   c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups, 'initializer': arg.initializer}
+  c.model_axis = arg.towers
   c.augment.update(crop='alexnet', resize=256, flip=True, pca_lighting=0.1)
   c.batch_size = 128
   c.num_epochs = 90

@@ -57,6 +57,7 @@ def base():
   })
   c.aux_loss_weight = 0.0      # GoogLeNet: 0.3 on each auxiliary classifier, training only
   c.label_smoothing = 0.0
+  c.model_axis = 1             # devices per model replica: AlexNet's towers=2 splits over 2
   c.dtype = 'float32'          # compute dtype; 'bfloat16' on GPUs (parameters stay float32)
   c.seed = 0
   c.eval_every_epochs = 1.0   # fractions allowed: 0.25 evaluates four times an epoch

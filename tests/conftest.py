@@ -8,6 +8,7 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=2').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -25,7 +26,7 @@ def random_variables():
   (those are tested on their own). Kernels are N(0, 1/fan_in), BatchNorm is the identity.
   """
   def make(model, x, seed=0):
-    shapes = jax.eval_shape(model.init, jax.random.key(0), x)
+    shapes = nn.meta.unbox(jax.eval_shape(model.init, jax.random.key(0), x))
     rng = np.random.default_rng(seed)
 
     def fill(path, leaf):

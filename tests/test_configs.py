@@ -31,6 +31,9 @@ def test_variant_values_reach_the_model():
   from configs import alexnet, googlenet, resnet, vgg
   assert alexnet.get_config('lrn=False,groups=2,initializer=he').model.overrides.to_dict() == {
       'lrn': False, 'groups': 2, 'initializer': 'he'}
+  towers = alexnet.get_config('towers=2')
+  assert towers.model.overrides.groups == 2 and towers.model_axis == 2
+  assert alexnet.get_config().model_axis == 1
   assert vgg.get_config('A-LRN').model.name == 'vgg_a_lrn'
   assert resnet.get_config('18,plain=True').model.overrides.residual is False
   assert googlenet.get_config('aux=False').aux_loss_weight == 0.0
@@ -38,7 +41,8 @@ def test_variant_values_reach_the_model():
 
 
 @pytest.mark.parametrize('arg,message', [
-    ('towers=2', "unknown config argument 'towers'"),
+    ('gpus=2', "unknown config argument 'gpus'"),
+    ('towers=3', 'towers=3; 1 .* or 2'),
     ('groups=two', 'groups=.two. must be of type int'),
     ('lrn=maybe', 'must be True or False'),
     ('dataset=imagenet', "dataset='imagenet'"),

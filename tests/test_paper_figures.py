@@ -1,6 +1,7 @@
 """Every count here comes from the model; every number written here comes from a paper or the lecture."""
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
@@ -18,7 +19,7 @@ def kernel_weights(name, path, **overrides):
   """Number of conv/dense weights (biases and BatchNorm excluded) under `path` of the model."""
   model = cnn_arch.create_model(name, **overrides)
   x = jnp.zeros((1, *cnn_arch.input_shape(name)))
-  params = jax.eval_shape(model.init, jax.random.key(0), x)['params']
+  params = nn.meta.unbox(jax.eval_shape(model.init, jax.random.key(0), x))['params']
   flat = traverse_util.flatten_dict(params)
   return sum(math.prod(v.shape) for k, v in flat.items()
              if k[:len(path)] == path and k[-1] == 'kernel')
@@ -76,7 +77,8 @@ def test_alexnet_paper_initialisation():
 def test_alexnet_he_initialisation_keeps_the_signal_scale():
   """initializer='he': N(0, 2/fan_in) kernels (fan-in per tower), zero biases."""
   model = cnn_arch.create_model('alexnet', groups=2, initializer='he')
-  params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 67, 67, 3)))['params']
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 67, 67, 3))))
+  params = params['params']
   for name, fan_in in (('conv1', 11 * 11 * 3), ('conv2', 5 * 5 * 48), ('conv3', 3 * 3 * 256),
                        ('fc6', 256), ('fc7', 4096)):
     std = float(jnp.std(params[name]['kernel']))
