@@ -6,10 +6,14 @@ import sys
 
 from absl import app, flags, logging
 
+from cnn_train import runtime
+
 _WORKDIR = flags.DEFINE_string('workdir', None, 'the run directory of train.py')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', 'latest', 'latest, best or a step number')
 _CROPS = flags.DEFINE_enum('crops', '1', ['1', '10'], '1: central crop; 10: AlexNet\'s test')
 _SPLIT = flags.DEFINE_string('split', None, 'the split (default: the run\'s eval_split)')
+initialize_distributed = runtime.define_distributed_flags()
+flags.adopt_module_key_flags(runtime)
 
 
 def main(argv):
@@ -18,6 +22,9 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.ERROR)  # orbax warns that a read-only manager is read-only
+  initialize_distributed()
+  import jax
+
   from cnn_train import evaluation
   try:
     r = evaluation.evaluate_checkpoint(_WORKDIR.value, _CHECKPOINT.value, int(_CROPS.value),
@@ -25,6 +32,8 @@ def main(argv):
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  if jax.process_index() > 0:
+    return
   print(f'{"step":>8} {"split":>12} {"crops":>5} {"examples":>8} {"top-1":>7} {"top-5":>7} '
         f'{"loss":>7} {"images/s":>8}')
   print(f'{r["step"]:>8} {r["split"]:>12} {r["crops"]:>5} {r["examples"]:>8} {r["top1"]:>7.4f} '
@@ -32,7 +41,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  from cnn_train import runtime
   runtime.restart_with_huge_pages()
   flags.mark_flag_as_required('workdir')
   app.run(main)

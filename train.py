@@ -3,6 +3,10 @@
 Without --workdir the run goes to runs/<config name>[-<args>]; rerunning with the same workdir
 resumes from its latest checkpoint. Any config key can be overridden: --config.batch_size=256.
 
+Several processes (hosts) train one model together when started with --coordinator_address,
+--num_processes and --process_id (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID),
+or by SLURM's srun; see the README.
+
 Exit codes: 0 trained to the end; 2 a config, data or workdir problem (one line; nothing
 compiled, no checkpoint touched); 3 the loss became NaN/Inf (the last good checkpoint is kept);
 143 / 130 stopped by SIGTERM / Ctrl-C after writing a checkpoint of the current step (the same
@@ -15,9 +19,13 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from cnn_train import runtime
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<family>.py[:args]',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'run directory (default: runs/<config>)')
+initialize_distributed = runtime.define_distributed_flags()
+flags.adopt_module_key_flags(runtime)
 
 
 def default_workdir(config_arg):
@@ -52,6 +60,7 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every step at INFO; -v 0 shows it
     logging.set_verbosity(logging.WARNING)
+  initialize_distributed()  # a multi-process run: before JAX touches a device
   from cnn_train import trainer  # after flag parsing: --help stays fast
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
   try:
@@ -64,7 +73,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  from cnn_train import runtime
   runtime.restart_with_huge_pages()
   flags.mark_flag_as_required('config')
   app.run(main, flags_parser=parse_flags)

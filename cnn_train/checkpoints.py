@@ -10,8 +10,12 @@ killed mid-write leaves only a temporary folder, which the next manager deletes 
 import os
 import sys
 
+import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
+
+from cnn_train import sharding
 
 
 def create_manager(workdir, config, read_only=False):
@@ -58,19 +62,24 @@ def restore_latest(manager, abstract_state):
   A newer checkpoint that fails while an older one restores is damaged (a truncated or deleted
   file): it is moved to corrupt_checkpoints/ next to checkpoints/, with a warning, and the run goes
   on from the older one. If none restores, nothing is moved: checkpoints of another config are far
-  likelier than all of them damaged.
+  likelier than all of them damaged. In a multi-process run a checkpoint counts as restored only
+  if it restored on every process (each reads its own part), and the first process moves it.
   """
   failed = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
       state, record = restore(manager, abstract_state, step)
+      error = None
     except Exception as e:  # orbax and tensorstore raise ValueError, OSError, JSONDecodeError...
-      failed.append((step, e))
+      error = e
+    if sharding.on_any_process(error is not None):
+      failed.append((step, error or RuntimeError('it failed to restore on another process')))
       continue
     for bad, error in failed:
       moved = _set_aside(manager, bad)
-      print(f'warning: checkpoint {bad} is damaged ({_first_line(error)}); moved it to {moved} '
-            f'and resuming from step {step}', file=sys.stderr, flush=True)
+      if jax.process_index() == 0:
+        print(f'warning: checkpoint {bad} is damaged ({_first_line(error)}); moved it to '
+              f'{moved} and resuming from step {step}', file=sys.stderr, flush=True)
     return state, record
   if failed:
     step, error = failed[0]
@@ -81,12 +90,16 @@ def restore_latest(manager, abstract_state):
 
 
 def _set_aside(manager, step):
+  """Move checkpoint `step` to corrupt_checkpoints/ (the first process; the others wait)."""
   directory = os.fspath(manager.directory)
   target = os.path.join(os.path.dirname(directory), 'corrupt_checkpoints', str(step))
-  os.makedirs(os.path.dirname(target), exist_ok=True)
-  if os.path.exists(target):  # damaged twice at the same step: keep both
-    target += f'-{len(os.listdir(os.path.dirname(target)))}'
-  os.rename(os.path.join(directory, str(step)), target)
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.exists(target):  # damaged twice at the same step: keep both
+      target += f'-{len(os.listdir(os.path.dirname(target)))}'
+    os.rename(os.path.join(directory, str(step)), target)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f'checkpoint {step} set aside')
   manager.reload()
   return target
 

@@ -1,4 +1,5 @@
-"""Process set-up for the command-line entry points, before JAX starts."""
+"""Process set-up for the command-line entry points, before JAX starts: huge pages, and JAX's
+distributed runtime for runs over several processes or hosts."""
 import os
 import sys
 
@@ -27,3 +28,39 @@ def restart_with_huge_pages():
     return
   os.environ['GLIBC_TUNABLES'] = f'{tunables}:{HUGE_PAGES}' if tunables else HUGE_PAGES
   os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
+  """Join a multi-process run (several hosts, or several processes of one) if this is one.
+
+  A run is multi-process when a coordinator address is given (flag or JAX_COORDINATOR_ADDRESS)
+  or when SLURM started this process as one of several tasks (srun); JAX then detects the
+  coordinator (the job's first node), the process count and this process's id itself. The count
+  and id can also come from JAX_NUM_PROCESSES and JAX_PROCESS_ID (e.g. a Kubernetes indexed Job).
+  Returns whether it initialised JAX's distributed runtime.
+  """
+  coordinator_address = coordinator_address or os.environ.get('JAX_COORDINATOR_ADDRESS')
+  if num_processes is None and 'JAX_NUM_PROCESSES' in os.environ:
+    num_processes = int(os.environ['JAX_NUM_PROCESSES'])
+  if process_id is None and 'JAX_PROCESS_ID' in os.environ:
+    process_id = int(os.environ['JAX_PROCESS_ID'])
+  slurm_tasks = int(os.environ.get('SLURM_STEP_NUM_TASKS', 1))  # tasks of this srun
+  if not coordinator_address and slurm_tasks <= 1:
+    return False
+  import jax
+  jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  return True
+
+
+def define_distributed_flags():
+  """--coordinator_address, --num_processes, --process_id (absl flags of train.py and eval.py);
+  returns a function that initialises from their values."""
+  from absl import flags
+  defined = (
+      flags.DEFINE_string('coordinator_address', None, 'multi-process runs: host:port of process '
+                          '0 (default: JAX_COORDINATOR_ADDRESS, or found by SLURM\'s srun)'),
+      flags.DEFINE_integer('num_processes', None, 'multi-process runs: how many processes '
+                           '(default: JAX_NUM_PROCESSES, or SLURM\'s task count)'),
+      flags.DEFINE_integer('process_id', None, 'multi-process runs: this process, 0 … '
+                           'num_processes - 1 (default: JAX_PROCESS_ID, or SLURM\'s task id)'))
+  return lambda: initialize_distributed(*(flag.value for flag in defined))

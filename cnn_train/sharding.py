@@ -7,6 +7,7 @@ import collections
 import flax.linen as nn
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 # Logical axis names used by the models → mesh axes.
@@ -54,6 +55,15 @@ def check_batch_size(batch_size, mesh):
     raise ValueError(f'batch_size={batch_size} does not divide over {replicas} '
                      f'{"model replicas" if mesh.shape["model"] > 1 else "devices"}; '
                      f'use a multiple of {replicas}')
+
+
+def on_any_process(flag):
+  """Whether `flag` is true on any process: for decisions that every process must take alike
+  (stop at this step, skip this checkpoint). A tiny all-gather in a multi-process run, which
+  waits for the devices; nothing otherwise."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
 
 
 def to_global(batch, mesh):

@@ -76,15 +76,15 @@ class MetricsLog:
       self.jsonl.close()
 
 
-def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=()):
-  """Loss, top-1, top-5 over every example of the split exactly once (padded, masked); None if
-  `stop` becomes true on the way."""
+def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=lambda: False):
+  """Loss, top-1, top-5 over every example of the split exactly once (padded, masked; each
+  process reads its own shard); None if `stop()` becomes true on the way."""
   local_batch = config.batch_size // jax.process_count()
   batches = input_pipeline.eval_batches(config, local_batch, split, jax.process_index(),
                                         jax.process_count(), crops)
   totals = None
   for batch in sharding.prefetch(batches, mesh):
-    if stop:
+    if stop():
       return None
     sums = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
@@ -199,7 +199,7 @@ def train_and_evaluate(config, workdir, devices=None):
   if restored:
     state, record = restored
     plateau = optim.plateau_from_json(config, record['plateau'])
-    print(f'resumed from step {int(state.step)} of {workdir}', flush=True)
+    say(f'resumed from step {int(state.step)} of {workdir}')
   else:
     state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
   if jax.process_index() == 0:
@@ -243,16 +243,16 @@ def train_and_evaluate(config, workdir, devices=None):
     bar.set_postfix(loss=f'{summary["train_loss"]:.4f}', img_s=f'{summary["images_per_s"]:.0f}',
                     refresh=False)
     if bar.disable:
-      print(f'step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss '
+      say(f'step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss '
             f'{summary["train_loss"]:.4f} lr {summary["lr"]:.2e} '
-            f'{summary["images_per_s"]:.0f} images/s', flush=True)
+            f'{summary["images_per_s"]:.0f} images/s')
     pending, last_time, last_step = [], now, step
 
   def evaluate_and_save(step):
     """The periodic (and final) eval: plateau schedule, log, checkpoint. None if a stop request
     cut it short; the checkpoint then says so and the resumed run evaluates first."""
     nonlocal state, plateau, last_time
-    result = evaluate(eval_step, state, config, mesh, stop=stop)
+    result = evaluate(eval_step, state, config, mesh, stop=lambda: sharding.on_any_process(stop))
     if result is None:
       save(step, eval_pending=True)
       return None
@@ -263,7 +263,7 @@ def train_and_evaluate(config, workdir, devices=None):
       state = state.replace(lr_scale=jax.device_put(np.float32(plateau.scale), replicated))
     log.write(step, step / steps_per_epoch, {k: v for k, v in result.items()
                                              if k != 'val_examples'})
-    bar.write(f'eval at step {step} (epoch {step / steps_per_epoch:.2f}): val_loss '
+    say(f'eval at step {step} (epoch {step / steps_per_epoch:.2f}): val_loss '
               f'{result["val_loss"]:.4f} top-1 {result["val_top1"]:.4f} top-5 '
               f'{result["val_top5"]:.4f}')
     save(step, float(monitor))
@@ -271,8 +271,9 @@ def train_and_evaluate(config, workdir, devices=None):
     return result
 
   def stopped(step):
-    return Stopped(f'stopped by {signal.Signals(stop[0]).name} at step {step}: checkpoint in '
-                   f'{manager.directory}; the same command resumes from it', 128 + stop[0])
+    signum = stop[0] if stop else signal.SIGTERM  # another process received it
+    return Stopped(f'stopped by {signal.Signals(signum).name} at step {step}: checkpoint in '
+                   f'{manager.directory}; the same command resumes from it', 128 + signum)
 
   result = None
   try:
@@ -287,13 +288,15 @@ def train_and_evaluate(config, workdir, devices=None):
         bar.update(1)
         evaluating = step % eval_every == 0 or step == total_steps
         checkpointing = step % config.checkpoint_every_steps == 0
-        if step % config.log_every_steps == 0 or evaluating or checkpointing or stop:
+        # A signal reaches a cluster's processes at different moments; all stop at one step.
+        stopping = sharding.on_any_process(stop)
+        if step % config.log_every_steps == 0 or evaluating or checkpointing or stopping:
           flush(step)
         if evaluating:
           result = evaluate_and_save(step)
-        elif checkpointing or stop:
+        elif checkpointing or stopping:
           save(step)
-        if stop:
+        if stopping:
           raise stopped(step)
   finally:
     bar.close()
@@ -302,9 +305,16 @@ def train_and_evaluate(config, workdir, devices=None):
     result = evaluate(eval_step, state, config, mesh)
   save(int(state.step))
   manager.close()
-  print(f'final: step {int(state.step)} val_top1 {result["val_top1"]:.4f} '
-        f'val_top5 {result["val_top5"]:.4f} ({result["val_examples"]} examples)', flush=True)
+  say(f'final: step {int(state.step)} val_top1 {result["val_top1"]:.4f} '
+      f'val_top5 {result["val_top5"]:.4f} ({result["val_examples"]} examples)')
   return result
+
+
+def say(line):
+  """Print on the first process only: the others' lines would repeat it."""
+  if jax.process_index() == 0:
+    tqdm.tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
 
 
 def diverged_message(step, loss, manager, skipped=0):

@@ -1,0 +1,195 @@
+"""Several processes training one model, and AlexNet's two towers on two devices (issue 7)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from cnn_train import runtime, sharding, trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def train_command(folder, workdir, steps):
+  """LeNet-5 on the 24 training images, all of them in every (global) batch: the batch, hence
+  the step, is the same however the processes split the data, so runs must agree to rounding."""
+  return [sys.executable, os.path.join(ROOT, 'train.py'),
+          f'--config=configs/lenet5.py:dataset=folder:{folder}', f'--workdir={workdir}',
+          '--config.image_size=28', '--config.augment.crop=none', '--config.augment.resize=0',
+          '--config.augment.flip=False', '--config.batch_size=24', f'--config.max_steps={steps}',
+          '--config.log_every_steps=1', '--config.eval_every_epochs=40',
+          '--config.checkpoint_every_steps=1000']
+
+
+def start(command, devices, process_id=None, port=None):
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  if process_id is not None:
+    command = [*command, f'--coordinator_address=localhost:{port}', '--num_processes=2',
+               f'--process_id={process_id}']
+  return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_two_processes_train_as_one_and_stop_together(folder, tmp_path):
+  """Two train.py processes (one CPU device each, Gloo collectives over loopback) against one
+  process with two devices: the same losses, the same exact eval; one metrics file, one
+  checkpoint folder, one voice. SIGTERM to one process stops both at the same step with a
+  checkpoint, and both resume from it."""
+  steps = 120
+  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  single = start(train_command(folder, one, steps), devices=2)
+
+  port = free_port()
+  processes = [start(train_command(folder, two, steps), 1, i, port) for i in (0, 1)]
+  deadline = time.time() + 240
+  while not (os.path.exists(os.path.join(two, 'metrics.jsonl')) and len(metrics(two)) >= 5):
+    assert time.time() < deadline and all(p.poll() is None for p in processes)
+    time.sleep(0.05)
+  processes[1].send_signal(signal.SIGTERM)  # the other process never receives one
+  results = [p.communicate(timeout=120) for p in processes]
+  assert [p.returncode for p in processes] == [143, 143], results[0][1][-3000:]
+  stopped_at = {int(err.split('stopped by SIGTERM at step ')[1].split(':')[0])
+                for _, err in results}
+  assert len(stopped_at) == 1 and 5 <= min(stopped_at) < steps
+  assert os.listdir(os.path.join(two, 'checkpoints')) == [str(*stopped_at)]
+
+  port = free_port()
+  processes = [start(train_command(folder, two, steps), 1, i, port) for i in (0, 1)]
+  results = [p.communicate(timeout=300) for p in processes]
+  assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
+  assert single.wait(timeout=300) == 0, single.stderr.read()[-3000:]
+  assert f'resumed from step {stopped_at.pop()}' in results[0][0]
+  assert 'step' not in results[1][0]  # process 0 speaks for the run (Gloo says hello)
+
+  straight, split = metrics(one), metrics(two)
+  train = lambda lines: {m['step']: m['train_loss'] for m in lines if 'train_loss' in m}  # noqa: E731
+  evals = lambda lines: [(m['step'], m['val_top1'], m['val_loss']) for m in lines  # noqa: E731
+                         if 'val_top1' in m]
+  assert sorted(train(split)) == list(range(1, steps + 1))  # every step logged once
+  np.testing.assert_allclose([train(split)[s] for s in range(1, steps + 1)],
+                             [train(straight)[s] for s in range(1, steps + 1)], rtol=1e-4)
+  assert [e[:2] for e in evals(split)] == [e[:2] for e in evals(straight)]
+  np.testing.assert_allclose([e[2] for e in evals(split)], [e[2] for e in evals(straight)],
+                             rtol=1e-4)
+  assert '(7 examples)' in results[0][0]  # the 7 validation images, 4 + 3, counted once
+
+
+TOWERS = '''
+import json
+
+import jax
+import numpy as np
+
+from cnn_train import input_pipeline, sharding, trainer
+from configs import alexnet
+
+rng = np.random.default_rng(0)
+batches = [{'image': rng.standard_normal((8, 67, 67, 3), np.float32),
+            'label': rng.integers(0, 10, 8).astype(np.int32)} for _ in range(2)]
+info = input_pipeline.DatasetInfo(10, 1000, 100, 3)
+start = None
+
+def train(devices, towers):
+  global start
+  config = alexnet.get_config(f'towers={towers},groups=2,initializer=he')
+  config.update(image_size=67, batch_size=8)
+  mesh = sharding.create_mesh(devices, config.model_axis)
+  init, abstract = trainer.train_state_of(config, info, mesh)
+  where = jax.tree.map(lambda s: s.sharding, abstract)
+  if start is None:
+    start = jax.device_get(jax.jit(init)(jax.random.key(0)))
+  state = jax.tree.unflatten(jax.tree.structure(abstract), [  # the same start everywhere
+      jax.device_put(x, s) for x, s in zip(jax.tree.leaves(start), jax.tree.leaves(where))])
+  step, _ = trainer.jitted_steps(config, abstract, mesh, lambda _: 0.01, jax.random.key(1))
+  step = step.lower(state, sharding.to_global(batches[0], mesh)).compile()
+  memory = step.memory_analysis()  # per device
+  losses = []
+  for batch in batches:
+    state, metrics = step(state, sharding.to_global(batch, mesh))
+    losses.append(float(metrics['train_loss']))
+  kernel = state.params['conv2']['kernel']
+  return {'losses': losses, 'params': jax.device_get(state.params),
+          'conv2_spec': str(kernel.sharding.spec),
+          'conv2_on_one_device': kernel.addressable_shards[0].data.shape,
+          'state_mb': memory.argument_size_in_bytes / 2**20}
+
+one = train(jax.devices()[:1], 1)
+for devices, towers in ((jax.devices()[:2], 2), (jax.devices(), 2), (jax.devices()[:2], 1)):
+  run = train(devices, towers)
+  difference = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))),
+                                                one['params'], run['params'])))
+  print(json.dumps({'devices': len(devices), 'towers': towers, 'losses': run['losses'],
+                    'one_device_losses': one['losses'], 'max_param_difference': difference,
+                    'conv2_spec': run['conv2_spec'], 'conv2_shard': run['conv2_on_one_device'],
+                    'state_mb': run['state_mb'], 'one_device_state_mb': one['state_mb']}))
+'''
+
+
+def test_alexnet_towers_on_two_and_four_devices_equal_one_device(tmp_path):
+  """towers=2 on 2 devices (the two towers) and on 4 (two pairs splitting the batch) against
+  one device, from the same start: the same losses and parameters after two steps. Each device
+  holds half of every split kernel: about half the state that data parallelism replicates."""
+  script = tmp_path / 'towers.py'
+  script.write_text(TOWERS)
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4',
+         'PYTHONPATH': ROOT}
+  out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                       cwd=ROOT, timeout=600, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  towers_2, towers_4, data_parallel = map(json.loads, out.stdout.strip().splitlines())
+  for run in (towers_2, towers_4, data_parallel):
+    np.testing.assert_allclose(run['losses'], run['one_device_losses'], rtol=1e-5)
+    assert run['max_param_difference'] < 1e-5, run
+  for run in (towers_2, towers_4):
+    assert run['conv2_spec'] == "P(None, None, None, 'model')"
+    assert run['conv2_shard'] == [5, 5, 48, 128]  # one tower: 48 channels in, 128 kernels
+    assert run['state_mb'] < 0.6 * run['one_device_state_mb']
+  assert data_parallel['conv2_shard'] == [5, 5, 48, 256]  # both towers' kernels everywhere
+  assert data_parallel['state_mb'] > 0.95 * data_parallel['one_device_state_mb']
+
+
+@pytest.mark.parametrize('env, flags, expected', [
+    ({}, (None, None, None), None),  # one process: the runtime stays off
+    ({'SLURM_STEP_NUM_TASKS': '1'}, (None, None, None), None),
+    ({'SLURM_STEP_NUM_TASKS': '4'}, (None, None, None), (None, None, None)),  # JAX asks SLURM
+    ({'JAX_COORDINATOR_ADDRESS': 'h:1', 'JAX_NUM_PROCESSES': '2', 'JAX_PROCESS_ID': '1'},
+     (None, None, None), ('h:1', 2, 1)),
+    ({'JAX_NUM_PROCESSES': '8'}, ('node0:5', 2, 0), ('node0:5', 2, 0)),  # flags win
+])
+def test_when_and_how_the_distributed_runtime_starts(env, flags, expected, monkeypatch):
+  for key in ('SLURM_STEP_NUM_TASKS', 'JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES',
+              'JAX_PROCESS_ID'):
+    monkeypatch.delenv(key, raising=False)
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
+  calls = []
+  monkeypatch.setattr(jax.distributed, 'initialize', lambda *args: calls.append(args))
+  assert runtime.initialize_distributed(*flags) == (expected is not None)
+  assert calls == ([expected] if expected else [])
+
+
+def test_a_model_axis_the_model_cannot_use_is_named(tiny_config):
+  with pytest.raises(ValueError, match='model_axis=3 must divide the 2 devices'):
+    sharding.create_mesh(jax.devices()[:2], 3)
+  mesh = sharding.create_mesh(jax.devices()[:2], 2)
+  config = tiny_config(model_axis=2)
+  info = trainer.input_pipeline.dataset_info(config)
+  with pytest.raises(ValueError, match="model_axis=2: lenet5 has no layer split over the 'model'"):
+    trainer.train_state_of(config, info, mesh)
