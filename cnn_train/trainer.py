@@ -294,6 +294,8 @@ def train_and_evaluate(config, workdir, devices=None):
           flush(step)
         if evaluating:
           result = evaluate_and_save(step)
+          if result is None:  # a stop request cut the eval short
+            raise stopped(step)
         elif checkpointing or stopping:
           save(step)
         if stopping:

@@ -70,7 +70,7 @@ def test_workdir_of_another_model_is_refused(tiny_config, tmp_path):
 
 @pytest.mark.parametrize('args,message', [
     (['--config=configs/lenet5.py', '--config.nonsense=1'], "unknown config key 'nonsense'"),
-    (['--config=configs/alexnet.py:towers=2'], "unknown config argument 'towers'"),
+    (['--config=configs/alexnet.py:gpus=2'], "unknown config argument 'gpus'"),
     (['--config=configs/lenet5.py', '--config.batch_size=abc'], 'batch_size'),
     (['--config=configs/lenet5.py', '--config.schedule.name=linear'], "schedule.name='linear'"),
     (['--config=configs/lenet5.py', '--config.batch_size=7'], 'does not divide over 2 devices'),
