@@ -100,9 +100,9 @@ def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, de
             'compile_s': round(compile_s, 2), 'ms_per_step': round(1000 * seconds, 2),
             'images_per_s': round(batch / seconds, 1), 'model_flops_per_s': flops,
             'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-  if memory is not None:  # state and batch, plus the step's temporaries, on one device
-    result['device_memory_mb'] = round((memory.argument_size_in_bytes
-                                        + memory.temp_size_in_bytes) / 2**20)
+  if memory is not None:  # on one device: the state and batch it holds; the step's temporaries
+    result['device_state_mb'] = round(memory.argument_size_in_bytes / 2**20)
+    result['device_temp_mb'] = round(memory.temp_size_in_bytes / 2**20)
   peak = peak_flops(mesh.devices.flat[0])
   if peak:
     result['mfu'] = round(flops / (peak * mesh.size), 4)
