@@ -96,7 +96,8 @@ def bench_train_step(name, batch, steps=10, dtype='float32', image_size=None, de
                    **config.model.overrides)['macs']
   flops = 6 * macs * batch / seconds
   result = {'model': name, 'batch': batch, 'dtype': dtype, 'image_size': config.image_size,
-            'devices': mesh.size, 'model_axis': mesh.shape['model'], 'device_kind': mesh.devices.flat[0].device_kind,
+            'devices': mesh.size, 'model_axis': mesh.shape['model'],
+            'device_kind': mesh.devices.flat[0].device_kind,
             'compile_s': round(compile_s, 2), 'ms_per_step': round(1000 * seconds, 2),
             'images_per_s': round(batch / seconds, 1), 'model_flops_per_s': flops,
             'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

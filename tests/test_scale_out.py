@@ -47,6 +47,14 @@ def metrics(workdir):
     return [json.loads(line) for line in f]
 
 
+def train(lines):
+  return {m['step']: m['train_loss'] for m in lines if 'train_loss' in m}
+
+
+def evals(lines):
+  return [(m['step'], m['val_top1'], m['val_loss']) for m in lines if 'val_top1' in m]
+
+
 def test_two_processes_train_as_one_and_stop_together(folder, tmp_path):
   """Two train.py processes (one CPU device each, Gloo collectives over loopback) against one
   process with two devices: the same losses, the same exact eval; one metrics file, one
@@ -79,9 +87,6 @@ def test_two_processes_train_as_one_and_stop_together(folder, tmp_path):
   assert 'step' not in results[1][0]  # process 0 speaks for the run (Gloo says hello)
 
   straight, split = metrics(one), metrics(two)
-  train = lambda lines: {m['step']: m['train_loss'] for m in lines if 'train_loss' in m}  # noqa: E731
-  evals = lambda lines: [(m['step'], m['val_top1'], m['val_loss']) for m in lines  # noqa: E731
-                         if 'val_top1' in m]
   assert sorted(train(split)) == list(range(1, steps + 1))  # every step logged once
   np.testing.assert_allclose([train(split)[s] for s in range(1, steps + 1)],
                              [train(straight)[s] for s in range(1, steps + 1)], rtol=1e-4)
