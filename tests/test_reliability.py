@@ -182,7 +182,9 @@ def test_a_half_written_checkpoint_is_never_read(tiny, tmp_path, capsys):
   assert 8 in saved_steps(workdir)
 
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+# Ctrl-C takes the same path as SIGTERM (one handler): it runs with the slow tests.
+@pytest.mark.parametrize('signum', [signal.SIGTERM,
+                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_stop_signal_checkpoints_the_current_step_and_the_rerun_resumes(
     tiny_file, folder, tmp_path, signum):
   workdir = str(tmp_path / 'run')
