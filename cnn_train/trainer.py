@@ -244,15 +244,16 @@ def train_and_evaluate(config, workdir, devices=None):
                     refresh=False)
     if bar.disable:
       say(f'step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss '
-            f'{summary["train_loss"]:.4f} lr {summary["lr"]:.2e} '
-            f'{summary["images_per_s"]:.0f} images/s')
+          f'{summary["train_loss"]:.4f} lr {summary["lr"]:.2e} '
+          f'{summary["images_per_s"]:.0f} images/s')
     pending, last_time, last_step = [], now, step
 
   def evaluate_and_save(step):
     """The periodic (and final) eval: plateau schedule, log, checkpoint. None if a stop request
     cut it short; the checkpoint then says so and the resumed run evaluates first."""
     nonlocal state, plateau, last_time
-    result = evaluate(eval_step, state, config, mesh, stop=lambda: sharding.on_any_process(stop))
+    result = evaluate(eval_step, state, config, mesh,
+                      stop=lambda: sharding.on_any_process(stop))
     if result is None:
       save(step, eval_pending=True)
       return None
@@ -264,8 +265,8 @@ def train_and_evaluate(config, workdir, devices=None):
     log.write(step, step / steps_per_epoch, {k: v for k, v in result.items()
                                              if k != 'val_examples'})
     say(f'eval at step {step} (epoch {step / steps_per_epoch:.2f}): val_loss '
-              f'{result["val_loss"]:.4f} top-1 {result["val_top1"]:.4f} top-5 '
-              f'{result["val_top5"]:.4f}')
+        f'{result["val_loss"]:.4f} top-1 {result["val_top1"]:.4f} top-5 '
+        f'{result["val_top5"]:.4f}')
     save(step, float(monitor))
     last_time = time.time()  # images/s counts training only
     return result
