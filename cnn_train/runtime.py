@@ -18,16 +18,21 @@ def restart_with_huge_pages():
   when GLIBC_TUNABLES already sets it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=0` opts out).
   """
   tunables = os.environ.get('GLIBC_TUNABLES', '')
-  if not sys.platform.startswith('linux') or 'glibc.malloc.hugetlb' in tunables:
-    return
-  try:
-    with open(THP_SETTING) as f:
-      if '[never]' in f.read():
-        return
-  except OSError:
+  if 'glibc.malloc.hugetlb' in tunables or not huge_pages_available():
     return
   os.environ['GLIBC_TUNABLES'] = f'{tunables}:{HUGE_PAGES}' if tunables else HUGE_PAGES
   os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def huge_pages_available():
+  """Linux, with transparent huge pages not switched off."""
+  if not sys.platform.startswith('linux'):
+    return False
+  try:
+    with open(THP_SETTING) as f:
+      return '[never]' not in f.read()
+  except OSError:
+    return False
 
 
 def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):

@@ -9,14 +9,6 @@ import pytest
 from cnn_train import bench, input_pipeline, runtime, trainer
 
 
-def huge_pages_available():
-  try:
-    with open(runtime.THP_SETTING) as f:
-      return '[never]' not in f.read()
-  except OSError:
-    return False
-
-
 def test_training_compiles_nothing_after_its_first_steps_and_eval(tiny_config, tmp_path,
                                                                    monkeypatch, compilations):
   """Once the second eval starts, the train step, the eval step and the plateau schedule have
@@ -73,7 +65,7 @@ def _tunables_after_restart(env):
   return tunables
 
 
-@pytest.mark.skipif(not huge_pages_available(), reason='no transparent huge pages here')
+@pytest.mark.skipif(not runtime.huge_pages_available(), reason='no transparent huge pages here')
 def test_entry_points_restart_once_with_huge_pages():
   assert _tunables_after_restart({}) == 'glibc.malloc.hugetlb=1'
   assert (_tunables_after_restart({'GLIBC_TUNABLES': 'glibc.malloc.arena_max=2'})
