@@ -62,9 +62,14 @@ def _kernel_gradient(x, grad_out, kernel_shape, strides, pads, groups):
   patches = jnp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
                        for i in range(kh) for j in range(kw)], axis=3)
   # Images and pixels flattened into one contraction axis: XLA:CPU's dot is fastest so.
-  patches = patches.reshape(n * ho * wo, kh * kw, groups, cg)
-  grad_out = grad_out.reshape(n * ho * wo, groups, out // groups)
-  return jnp.einsum('nkgc,ngo->kcgo', patches, grad_out,
+  rows = n * ho * wo
+  if groups == 1:  # a plain matrix product: a unit group axis makes XLA:CPU transpose grad_out
+    # first, which cost as much as the product itself for ResNet's conv1
+    return jnp.einsum('rk,ro->ko', patches.reshape(rows, kh * kw * cg), grad_out.reshape(rows, out),
+                      preferred_element_type=jnp.float32).reshape(kernel_shape)
+  patches = patches.reshape(rows, kh * kw, groups, cg)
+  grad_out = grad_out.reshape(rows, groups, out // groups)
+  return jnp.einsum('rkgc,rgo->kcgo', patches, grad_out,
                     preferred_element_type=jnp.float32).reshape(kernel_shape)
 
 
