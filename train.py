@@ -73,6 +73,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  runtime.restart_with_huge_pages()
+  runtime.prepare_process()
   flags.mark_flag_as_required('config')
   app.run(main, flags_parser=parse_flags)

@@ -165,5 +165,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-  runtime.restart_with_huge_pages()
+  runtime.prepare_process()
   sys.exit(main())

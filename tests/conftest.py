@@ -7,6 +7,9 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=2').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from cnn_train import runtime  # noqa: E402
+
+runtime.use_eigen_convolutions()  # the convolutions train.py runs
 
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402

@@ -72,3 +72,32 @@ def test_entry_points_restart_once_with_huge_pages():
           == 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1')
   assert _tunables_after_restart({'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'}) == (
       'glibc.malloc.hugetlb=0')  # the user's opt-out is kept
+
+
+def test_entry_points_keep_a_users_xla_flags(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
+  runtime.use_eigen_convolutions()
+  assert os.environ['XLA_FLAGS'] == ('--xla_force_host_platform_device_count=2 '
+                                     '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type=individual_dot')
+  runtime.use_eigen_convolutions()  # the user's own choice stands
+  assert os.environ['XLA_FLAGS'] == '--xla_cpu_experimental_ynn_fusion_type=individual_dot'
+
+
+_CONV_HLO = ('import jax; S = jax.ShapeDtypeStruct; f = lambda x, k: jax.lax.conv_general_dilated('
+             'x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")); print(jax.jit(f)'
+             '.lower(S((2, 16, 16, 32), "float32"), S((3, 3, 32, 32), "float32")).compile().as_text())')
+
+
+@pytest.mark.parametrize('eigen', [False, True])
+def test_xla_computes_convolutions_itself_after_use_eigen_convolutions(eigen):
+  """The flag is one XLA knows (it aborts on others) and does what runtime says: without it,
+  jaxlib hands the convolution to a YNNPACK fusion. If that default changes, the flag and the
+  README's figures need measuring again."""
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'} | {'JAX_PLATFORMS': 'cpu'}
+  if eigen:
+    env['XLA_FLAGS'] = runtime.EIGEN_CONVOLUTIONS
+  hlo = subprocess.run([sys.executable, '-c', _CONV_HLO], env=env, capture_output=True,
+                       text=True, timeout=120, check=True).stdout
+  assert ' convolution(' in hlo
+  assert ('__ynn_fusion' in hlo) != eigen

@@ -98,15 +98,18 @@ def test_pooling_is_differentiable_like_flax():
   np.testing.assert_allclose(ours, flax, rtol=1e-6)
 
 
-@pytest.mark.parametrize('shape, kernel, stride, padding, groups', [
-    ((2, 27, 27, 8), 5, 1, [(2, 2), (2, 2)], 2),   # AlexNet's conv2, two towers
-    ((2, 35, 35, 3), 11, 4, 'VALID', 1),           # AlexNet's conv1
-    ((2, 16, 16, 6), 3, 2, 'SAME', 1),             # a ResNet downsampling conv
-    ((2, 15, 15, 6), 7, 2, [(3, 3), (3, 3)], 3),
+@pytest.mark.parametrize('shape, kernel, stride, padding, groups, patches', [
+    ((2, 27, 27, 8), 5, 1, [(2, 2), (2, 2)], 2, True),   # AlexNet's conv2, two towers
+    ((2, 15, 15, 6), 7, 2, [(3, 3), (3, 3)], 3, True),
+    ((2, 9, 9, 16), 1, 1, 'SAME', 1, True),              # GoogLeNet's 1×1 reductions
+    ((2, 16, 16, 6), 1, 2, 'SAME', 1, True),             # ResNet's projection shortcut
+    ((2, 35, 35, 3), 11, 4, 'VALID', 1, False),          # AlexNet's conv1: XLA's gradient
+    ((2, 16, 16, 6), 3, 2, 'SAME', 1, False),            # a ResNet downsampling conv
 ])
-def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups):
-  """layers.Conv's convolution: the same output bit for bit, the same gradients (its kernel
-  gradient is a matmul of patches on CPUs, so equal up to float32 rounding)."""
+def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups, patches):
+  """layers.Conv's convolution: the same output bit for bit, the same gradients (the kernel
+  gradient of grouped and 1×1 convolutions is a matmul of patches on CPUs, so equal up to
+  float32 rounding; the others are XLA's own)."""
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal(shape, np.float32))
   w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1] // groups, 12), np.float32))
@@ -116,6 +119,7 @@ def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups)
   reference = lambda x, w: jax.lax.conv_general_dilated(
       x, w, (stride, stride), padding, dimension_numbers=layers.NHWC,
       feature_group_count=groups)
+  assert ('custom_vjp_call' in str(jax.make_jaxpr(ours)(x, w))) == patches
   np.testing.assert_array_equal(jax.jit(ours)(x, w), jax.jit(reference)(x, w))
   loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
   grads = jax.jit(jax.grad(loss(ours), (0, 1)))(x, w)
