@@ -65,9 +65,9 @@ def _kernel_gradient(x, grad_out, kernel_shape, strides, pads, groups):
                        for i in range(kh) for j in range(kw)], axis=3)
   # Images and pixels flattened into one contraction axis: XLA:CPU's dot is fastest so.
   rows = n * ho * wo
-  if groups == 1:  # a plain matrix product: a unit group axis makes XLA:CPU transpose grad_out
-    # first, which cost as much as the product itself for ResNet's conv1
-    return jnp.einsum('rk,ro->ko', patches.reshape(rows, kh * kw * cg), grad_out.reshape(rows, out),
+  if groups == 1:  # a plain matrix product: with a unit group axis, XLA:CPU first transposes
+    # grad_out, which can cost as much as the product
+    return jnp.einsum('rk,ro->ko', patches.reshape(rows, -1), grad_out.reshape(rows, out),
                       preferred_element_type=jnp.float32).reshape(kernel_shape)
   patches = patches.reshape(rows, kh * kw, groups, cg)
   grad_out = grad_out.reshape(rows, groups, out // groups)

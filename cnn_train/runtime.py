@@ -23,11 +23,11 @@ def use_eigen_convolutions():
   still go to YNNPACK). XLA reads XLA_FLAGS when JAX first starts a backend, so call this
   before that. A user's own setting of the YNNPACK fusion types is left alone."""
   flags = os.environ.get('XLA_FLAGS', '')
-  if YNN_FUSIONS not in flags and _jaxlib_knows_ynn_fusions():
+  if YNN_FUSIONS not in flags and jaxlib_knows_ynn_fusions():
     os.environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONVOLUTIONS}'.strip()
 
 
-def _jaxlib_knows_ynn_fusions():
+def jaxlib_knows_ynn_fusions():
   """XLA aborts on a flag it does not know: the flag is experimental, so only the jaxlib
   versions measured with it (0.10, 0.11) get it."""
   from importlib import metadata

@@ -74,11 +74,17 @@ def test_entry_points_restart_once_with_huge_pages():
       'glibc.malloc.hugetlb=0')  # the user's opt-out is kept
 
 
+needs_ynn_flag = pytest.mark.skipif(not runtime.jaxlib_knows_ynn_fusions(),
+                                    reason='a jaxlib not measured with the YNNPACK flag')
+
+
+@needs_ynn_flag
 def test_entry_points_keep_a_users_xla_flags(monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
   runtime.use_eigen_convolutions()
-  assert os.environ['XLA_FLAGS'] == ('--xla_force_host_platform_device_count=2 '
-                                     '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
+  assert os.environ['XLA_FLAGS'] == (
+      '--xla_force_host_platform_device_count=2 '
+      '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
   monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type=individual_dot')
   runtime.use_eigen_convolutions()  # the user's own choice stands
   assert os.environ['XLA_FLAGS'] == '--xla_cpu_experimental_ynn_fusion_type=individual_dot'
@@ -86,9 +92,11 @@ def test_entry_points_keep_a_users_xla_flags(monkeypatch):
 
 _CONV_HLO = ('import jax; S = jax.ShapeDtypeStruct; f = lambda x, k: jax.lax.conv_general_dilated('
              'x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")); print(jax.jit(f)'
-             '.lower(S((2, 16, 16, 32), "float32"), S((3, 3, 32, 32), "float32")).compile().as_text())')
+             '.lower(S((2, 16, 16, 32), "float32"), S((3, 3, 32, 32), "float32"))'
+             '.compile().as_text())')
 
 
+@needs_ynn_flag
 @pytest.mark.parametrize('eigen', [False, True])
 def test_xla_computes_convolutions_itself_after_use_eigen_convolutions(eigen):
   """The flag is one XLA knows (it aborts on others) and does what runtime says: without it,
