@@ -98,34 +98,46 @@ def test_pooling_is_differentiable_like_flax():
   np.testing.assert_allclose(ours, flax, rtol=1e-6)
 
 
-@pytest.mark.parametrize('shape, kernel, stride, padding, groups, patches', [
-    ((2, 27, 27, 8), 5, 1, [(2, 2), (2, 2)], 2, True),   # AlexNet's conv2, two towers
-    ((2, 15, 15, 6), 7, 2, [(3, 3), (3, 3)], 3, True),
-    ((2, 9, 9, 16), 1, 1, 'SAME', 1, True),              # GoogLeNet's 1×1 reductions
-    ((2, 16, 16, 6), 1, 2, 'SAME', 1, True),             # ResNet's projection shortcut
-    ((2, 35, 35, 3), 11, 4, 'VALID', 1, False),          # AlexNet's conv1: XLA's gradient
-    ((2, 16, 16, 6), 3, 2, 'SAME', 1, False),            # a ResNet downsampling conv
+@pytest.mark.parametrize('shape, kernel, stride, padding, groups, features, method', [
+    ((2, 27, 27, 8), 5, 1, [(2, 2), (2, 2)], 2, 12, 'patches'),  # AlexNet's conv2, two towers
+    ((2, 15, 15, 6), 7, 2, [(3, 3), (3, 3)], 3, 12, 'patches'),
+    ((2, 9, 9, 16), 1, 1, 'SAME', 1, 12, 'patches'),             # GoogLeNet's 1×1 reductions
+    ((2, 16, 16, 6), 1, 2, 'SAME', 1, 12, 'patches'),            # ResNet's projection shortcut
+    ((2, 14, 14, 8), 3, 1, 'SAME', 1, 8, 'swapped'),             # ResNet's 3×3
+    ((2, 16, 16, 6), 3, 2, 'SAME', 1, 12, 'swapped'),            # ResNet's downsampling 3×3
+    ((2, 13, 13, 8), 5, 1, [(2, 2), (2, 2)], 1, 12, 'swapped'),  # AlexNet's conv2, one tower
+    ((2, 16, 16, 4), 3, 2, [(0, 1), (0, 1)], 1, 12, 'swapped'),  # uneven padding
+    ((2, 35, 35, 3), 11, 4, 'VALID', 1, 12, 'xla'),  # AlexNet's conv1: phases outsize output
+    ((2, 15, 15, 4), 3, 2, 'VALID', 1, 12, 'xla'),
+    ((2, 32, 32, 3), 7, 2, [(3, 3), (3, 3)], 1, 64, 'xla'),      # ResNet's conv1: the image
 ])
-def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups, patches):
-  """layers.Conv's convolution: the same output bit for bit, the same gradients (the kernel
-  gradient of grouped and 1×1 convolutions is a matmul of patches on CPUs, so equal up to
-  float32 rounding; the others are XLA's own)."""
+def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups, features,
+                                         method):
+  """layers.Conv's convolution: the same output bit for bit, the same input gradient (XLA's
+  own), and the same kernel gradient up to float32 rounding, whichever way it is computed."""
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal(shape, np.float32))
-  w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1] // groups, 12), np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1] // groups, features),
+                                      np.float32))
   numbers = jax.lax.conv_dimension_numbers(x.shape, w.shape, layers.NHWC)
   ours = lambda x, w: layers.conv_general_dilated(
       x, w, (stride, stride), padding, dimension_numbers=numbers, feature_group_count=groups)
   reference = lambda x, w: jax.lax.conv_general_dilated(
       x, w, (stride, stride), padding, dimension_numbers=layers.NHWC,
       feature_group_count=groups)
-  assert ('custom_vjp_call' in str(jax.make_jaxpr(ours)(x, w))) == patches
-  np.testing.assert_array_equal(jax.jit(ours)(x, w), jax.jit(reference)(x, w))
+  out = jax.jit(ours)(x, w)
+  assert layers.kernel_gradient_method(x.shape, w.shape, out.shape, (stride, stride),
+                                       groups) == method
+  np.testing.assert_array_equal(out, jax.jit(reference)(x, w))
   loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
   grads = jax.jit(jax.grad(loss(ours), (0, 1)))(x, w)
   expected = jax.jit(jax.grad(loss(reference), (0, 1)))(x, w)
   np.testing.assert_array_equal(grads[0], expected[0])
   np.testing.assert_allclose(grads[1], expected[1], rtol=1e-4, atol=1e-4)
+  # XLA swaps a convolution's operands back when its kernel outsizes its image, into a
+  # reversed convolution that XLA:CPU runs 100× slower
+  hlo = jax.jit(jax.grad(loss(ours), 1)).lower(x, w).compile().as_text()
+  assert 'reversal' not in hlo
 
 
 @pytest.mark.parametrize('size, window, stride, padding, ceil_mode', [
