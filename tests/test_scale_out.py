@@ -97,8 +97,11 @@ def test_two_processes_train_as_one_and_stop_together(folder, tmp_path):
 
   straight, split = metrics(one), metrics(two)
   assert sorted(train(split)) == list(range(1, steps + 1))  # every step logged once
+  # float32 rounding of the per-process partial sums grows over 60 steps: 3e-6 by the end,
+  # where the loss is down to 0.03
   np.testing.assert_allclose([train(split)[s] for s in range(1, steps + 1)],
-                             [train(straight)[s] for s in range(1, steps + 1)], rtol=1e-4)
+                             [train(straight)[s] for s in range(1, steps + 1)], rtol=1e-4,
+                             atol=1e-5)
   assert [e[:2] for e in evals(split)] == [e[:2] for e in evals(straight)]
   np.testing.assert_allclose([e[2] for e in evals(split)], [e[2] for e in evals(straight)],
                              rtol=1e-4)
