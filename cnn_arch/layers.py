@@ -32,6 +32,12 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+  out_size = [(size + low + high - k) // s + 1 for size, (low, high), k, s
+              in zip(lhs.shape[1:3], padding, rhs.shape[:2], window_strides)]
+  out_shape = (lhs.shape[0], *out_size, rhs.shape[-1])
+  if kernel_gradient_method(lhs.shape, rhs.shape, out_shape, window_strides,
+                            feature_group_count) == 'xla':
+    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
   return _conv(lhs, rhs, tuple(window_strides), tuple(map(tuple, padding)), feature_group_count)
 
 
@@ -51,9 +57,6 @@ def _conv_backward(strides, pads, groups, saved, grad_out):
   x, kernel = saved  # the input gradient: XLA's own (as fast as the forward)
   _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, strides, pads, groups), x)
   method = kernel_gradient_method(x.shape, kernel.shape, grad_out.shape, strides, groups)
-  if method == 'xla':
-    _, kernel_vjp = jax.vjp(lambda k: _lax_conv(x, k, strides, pads, groups), kernel)
-    return input_vjp(grad_out)[0], kernel_vjp(grad_out)[0]
   gradient = _kernel_gradient_of_patches if method == 'patches' else _kernel_gradient_swapped
   return input_vjp(grad_out)[0], gradient(x, grad_out, kernel.shape, strides, pads,
                                           groups).astype(kernel.dtype)

@@ -128,6 +128,7 @@ def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups,
   out = jax.jit(ours)(x, w)
   assert layers.kernel_gradient_method(x.shape, w.shape, out.shape, (stride, stride),
                                        groups) == method
+  assert ('custom_vjp_call' in str(jax.make_jaxpr(ours)(x, w))) == (method != 'xla')
   np.testing.assert_array_equal(out, jax.jit(reference)(x, w))
   loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
   grads = jax.jit(jax.grad(loss(ours), (0, 1)))(x, w)
