@@ -65,6 +65,7 @@ def restore_latest(manager, abstract_state):
   likelier than all of them damaged. In a multi-process run a checkpoint counts as restored only
   if it restored on every process (each reads its own part), and the first process moves it.
   """
+  _silence_abandoned_reads()
   failed = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
@@ -87,6 +88,29 @@ def restore_latest(manager, abstract_state):
                      f'({_first_line(error)}); was the run made with another config? '
                      'use another --workdir')
   return None
+
+
+def _silence_abandoned_reads():
+  """Drop the tracebacks of the reads a failed restore leaves behind.
+
+  When one array of a checkpoint fails to read, orbax raises at once and closes its event loop;
+  the reads of the other arrays finish later (some before the error reaches us) and report, through `sys.unraisablehook`,
+  that the loop is closed or that their coroutine was dropped: a screenful per failed restore,
+  saying nothing the one-line warning does not. Anything else still reaches the previous hook.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_abandoned_reads', False):
+    return
+
+  def hook(unraisable):
+    abandoned = (isinstance(unraisable.exc_value, RuntimeError)
+                 and str(unraisable.exc_value) == 'Event loop is closed'
+                 or '_read_array_index_and_device_put' in repr(unraisable.object))
+    if not abandoned:
+      previous(unraisable)
+
+  hook.drops_abandoned_reads = True
+  sys.unraisablehook = hook
 
 
 def _set_aside(manager, step):

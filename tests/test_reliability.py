@@ -245,15 +245,18 @@ def damage_by_deletion(checkpoint):
 
 @pytest.mark.parametrize('damage', [damage_by_truncation, damage_by_deletion])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny, tmp_path, capsys,
-                                                                    damage):
+                                                                    monkeypatch, damage):
   workdir = str(tmp_path / 'run')
   trainer.train_and_evaluate(tiny(steps=5, checkpoint_every=2), workdir)
   assert saved_steps(workdir)[-2:] == [4, 5]
   damage(os.path.join(workdir, 'checkpoints', '5'))
   capsys.readouterr()
+  unraisable = []  # what would reach the terminal as tracebacks
+  monkeypatch.setattr(sys, 'unraisablehook', unraisable.append)
   result = trainer.train_and_evaluate(tiny(steps=7, checkpoint_every=2), workdir)
   out, err = capsys.readouterr()
   assert 'warning: checkpoint 5 is damaged' in err
+  assert not unraisable, [str(u.exc_value) for u in unraisable]  # the warning line only
   assert 'resumed from step 4' in out
   assert os.path.isdir(os.path.join(workdir, 'corrupt_checkpoints', '5'))
   assert result['val_examples'] == 7 and 7 in saved_steps(workdir)
