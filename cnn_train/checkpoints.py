@@ -94,9 +94,10 @@ def _silence_abandoned_reads():
   """Drop the tracebacks of the reads a failed restore leaves behind.
 
   When one array of a checkpoint fails to read, orbax raises at once and closes its event loop;
-  the reads of the other arrays finish later (some before the error reaches us) and report, through `sys.unraisablehook`,
-  that the loop is closed or that their coroutine was dropped: a screenful per failed restore,
-  saying nothing the one-line warning does not. Anything else still reaches the previous hook.
+  the reads of the other arrays finish later (some before the error reaches us) and report,
+  through `sys.unraisablehook`, that the loop is closed or that their coroutine was dropped: a
+  screenful per failed restore, saying nothing the one-line warning does not. Anything else
+  still reaches the previous hook.
   """
   previous = sys.unraisablehook
   if getattr(previous, 'drops_abandoned_reads', False):
