@@ -367,16 +367,19 @@ def _prepare(builder):
 
 def _fashion_mnist_builder(data_dir):
   """TFDS's fashion_mnist if prepared, else ours from the Debian files, else TFDS's download."""
-  builder = tfds.builder('fashion_mnist', data_dir=data_dir)
-  if builder.is_prepared():
-    return builder
   from cnn_train import fashion_mnist_debian  # registers the builder only when needed
   local = fashion_mnist_debian.FashionMnistDebian(data_dir=data_dir)
+  # Only look for TFDS's own where it could be: TFDS logs a warning for a missing folder.
+  tfds_own = os.path.isdir(os.path.join(os.fspath(local.data_dir_root), 'fashion_mnist'))
+  builder = tfds.builder('fashion_mnist', data_dir=data_dir) if tfds_own else None
+  if builder and builder.is_prepared():
+    return builder
   if local.is_prepared():
     return local
   if fashion_mnist_debian.has_source_files():
     _prepare(local)
     return local
+  builder = builder or tfds.builder('fashion_mnist', data_dir=data_dir)
   _prepare(builder)
   return builder
 
