@@ -32,9 +32,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-  out_size = [(size + low + high - k) // s + 1 for size, (low, high), k, s
-              in zip(lhs.shape[1:3], padding, rhs.shape[:2], window_strides)]
-  out_shape = (lhs.shape[0], *out_size, rhs.shape[-1])
+  out_shape = lax.conv_general_shape_tuple(lhs.shape, rhs.shape, window_strides, padding, NHWC)
   if kernel_gradient_method(lhs.shape, rhs.shape, out_shape, window_strides,
                             feature_group_count) == 'xla':
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
