@@ -19,7 +19,6 @@ flags.adopt_module_key_flags(runtime)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.ERROR)  # orbax warns that a read-only manager is read-only
   initialize_distributed()

@@ -39,14 +39,23 @@ def default_workdir(config_arg):
 def parse_flags(argv):
   """absl's parsing, with config mistakes reported in one line instead of a stack trace."""
   try:
-    return flags.FLAGS(argv)
+    argv = flags.FLAGS(argv)
   except (KeyError, AttributeError) as e:  # ml_collections: --config.KEY for a missing KEY
     key = str(e).strip('"\'')
     bad = [a for a in argv if a.startswith('--config.') and key in a.split('=')[0]]
     fail(f'unknown config key {key!r} in {" ".join(bad) or "the command line"} '
          '(the keys are listed in configs/common.py)')
   except flags.Error as e:  # a bad value, or an error raised by the config file itself
-    fail(str(e).strip().splitlines()[-1].strip())
+    fail(re.sub(r'^\w+Error: ', '', str(e).strip().splitlines()[-1].strip()))
+  # ml_collections defers a missing file's error to the first use of the config.
+  path = (flags.FLAGS['config'].config_filename or '').partition(':')[0]
+  if path and not os.path.isfile(path):
+    configs = sorted(f for f in os.listdir('configs') if f.endswith('.py') and f != 'common.py'
+                     ) if os.path.isdir('configs') else []
+    fail(f'--config={path}: no such file' +
+         (f'; the configs are configs/{{{",".join(c[:-3] for c in configs)}}}.py'
+          if configs else ''))
+  return argv
 
 
 def fail(message):
@@ -57,7 +66,6 @@ def fail(message):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every step at INFO; -v 0 shows it
     logging.set_verbosity(logging.WARNING)
   initialize_distributed()  # a multi-process run: before JAX touches a device

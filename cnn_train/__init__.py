@@ -1,1 +1,7 @@
 """The training library: input pipeline, optimiser and schedules, steps, sharding, checkpoints."""
+import os
+
+# TensorFlow (tf.data, TFDS, clu's TensorBoard writer) prints C++ start-up lines at INFO level
+# (CPU features, oneDNN, absl::InitializeLog) unless this is set before its first import; every
+# module of the library may be that first import. A user's own setting wins.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

@@ -145,7 +145,6 @@ def main(argv=None):
   parser.add_argument('--input', metavar='DATASET', help='time the input pipeline on DATASET')
   parser.add_argument('--json', action='store_true', help='one JSON object, nothing else')
   args = parser.parse_args(argv)
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   try:
     if args.input:
       result = bench_input(args.model, args.input, args.batch, args.steps)

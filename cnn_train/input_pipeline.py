@@ -7,10 +7,14 @@ no earlier epoch: whole epochs are skipped by arithmetic, the rest of one epoch 
 Evaluation reads every example exactly once, padding the last batch with mask=False examples.
 """
 import concurrent.futures
+import contextlib
 import functools
+import io
+import logging
 import math
 import os
 import sys
+import time
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -21,6 +25,12 @@ try:  # TF only feeds data: the GPUs belong to JAX.
   tf.config.set_visible_devices([], 'GPU')
 except RuntimeError:  # TF was initialised earlier; tensorflow-cpu sees no GPU anyway
   pass
+
+# TFDS warnings that say nothing to our users: a dataset folder looked at before it exists, and
+# ImageNet's test split (no labels; we never read it) not being there.
+TFDS_NOISE = ('has no dataset_info.json', 'split not found at')
+logging.getLogger('absl').addFilter(
+    lambda record: not any(text in record.getMessage() for text in TFDS_NOISE))
 
 TFDS_DATASETS = ('imagenet2012', 'imagenette', 'cifar10', 'mnist', 'fashion_mnist')
 GREY_DATASETS = ('mnist', 'fashion_mnist')
@@ -357,12 +367,39 @@ def _folder_source(config, split, process_index, process_count, equal_shards):
   return _Source(n, records, load, len(classes), 3)
 
 
+def _check_downloads_reachable(builder):
+  """Try each URL a dataset downloads once, quickly: offline, TFDS would retry each for minutes
+  with a warning every time. Any answer (even an HTTP error) is left to TFDS."""
+  import requests  # TFDS's own HTTP client
+  for url in sorted(builder.url_infos or ()):
+    try:
+      requests.head(url, timeout=5)
+    except requests.RequestException as e:
+      root = os.fspath(builder.data_dir_root)
+      raise ValueError(
+          f'cannot reach {url} to download {builder.name} ({type(e).__name__}): prepare it on a '
+          f'machine with internet access (the same command, or `tfds build {builder.name} '
+          f'--data_dir=DIR`), copy DIR/{builder.name} to {root}/ here, or use dataset=folder:PATH'
+      ) from None
+
+
 def _prepare(builder):
+  """TFDS's download_and_prepare with our lines: what is prepared where, then how long it took
+  (TFDS's own progress bars only on a terminal)."""
   root = os.fspath(builder.data_dir_root)
+  if not builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+    _check_downloads_reachable(builder)
+  print(f'preparing {builder.name} in {root} (once; later runs read it from there)', flush=True)
+  start = time.time()
+  tfds.display_progress_bar(sys.stderr.isatty())
   try:
-    builder.download_and_prepare()
-  except Exception as e:  # offline, disk full, ...: one clear line for the caller to print
-    raise ValueError(f'could not download and prepare {builder.name} in {root}: {e}') from e
+    with contextlib.redirect_stdout(io.StringIO()):  # TFDS's "Downloading and preparing" lines
+      builder.download_and_prepare()
+  except Exception as e:  # disk full, a damaged archive, ...: one clear line for the caller
+    raise ValueError(f'could not prepare {builder.name} in {root}: {e}') from e
+  splits = ', '.join(f'{name} {split.num_examples:,}'
+                     for name, split in sorted(builder.info.splits.items()))
+  print(f'prepared {builder.name} ({splits} examples) in {time.time() - start:.0f} s', flush=True)
 
 
 def _fashion_mnist_builder(data_dir):

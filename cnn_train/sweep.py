@@ -173,7 +173,6 @@ def main(argv=None):
   if not done:
     print('error: no finished variant to summarise', file=sys.stderr)
     return 2
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   rows = [read_run(variant, run_dir) for variant, run_dir in done]
   write_summary(rows, workdir, sweep['title'] or name)
   print(open(os.path.join(workdir, 'summary.md')).read())

@@ -37,11 +37,24 @@ def check_config(config):
       raise ValueError(f'{key}={config[key]} must be positive')
   if config.num_epochs <= 0 and config.max_steps <= 0:
     raise ValueError('num_epochs or max_steps must be positive')
+  if config.model.name not in cnn_arch.list_models():
+    raise ValueError(f'model.name={config.model.name!r} is not a model of the zoo: choose one of '
+                     f'{", ".join(cnn_arch.list_models())}')
 
 
 def create_model(config, num_classes):
   return cnn_arch.create_model(config.model.name, num_classes, dtype=DTYPES[config.dtype],
                                **config.model.overrides)
+
+
+def make_workdir(workdir):
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ValueError(f'--workdir={workdir} is a file, not a directory: give a new or a run\'s '
+                     'directory')
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:  # no permission, read-only file system, ...
+    raise ValueError(f'cannot create the workdir {workdir}: {e.strerror}') from None
 
 
 def check_workdir(workdir, config):
@@ -181,7 +194,7 @@ def train_and_evaluate(config, workdir, devices=None):
   check_config(config)
   mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
-  os.makedirs(workdir, exist_ok=True)
+  make_workdir(workdir)
   check_workdir(workdir, config)
   info = input_pipeline.dataset_info(config)
   steps_per_epoch = max(info.num_train // config.batch_size, 1)

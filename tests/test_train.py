@@ -1,6 +1,7 @@
 """The train loop end to end on a tiny ImageFolder made here: outputs, exact eval, resume, errors."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from cnn_train import trainer
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
 
 def final_state(workdir):
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
@@ -74,24 +77,63 @@ def test_workdir_of_another_model_is_refused(tiny_config, tmp_path):
     (['--config=configs/lenet5.py', '--config.batch_size=abc'], 'batch_size'),
     (['--config=configs/lenet5.py', '--config.schedule.name=linear'], "schedule.name='linear'"),
     (['--config=configs/lenet5.py', '--config.batch_size=7'], 'does not divide over 2 devices'),
+    (['--config=configs/nope.py'], '--config=configs/nope.py: no such file; the configs are '
+                                   'configs/{alexnet,'),
+    # The config's own argument, before the missing ImageNet is noticed.
+    (['--config=configs/vgg.py:F'], 'configs/vgg.py:F: choose A, A-LRN, B, C, D, E'),
+    (['--config=configs/resnet.py:19'], 'configs/resnet.py:19: choose 18, 34'),
 ])
 def test_config_errors_are_one_line(args, message, tmp_path):
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
   out = subprocess.run([sys.executable, 'train.py', f'--workdir={tmp_path}', *args],
-                       capture_output=True, text=True, env=env,
-                       cwd=os.path.dirname(os.path.dirname(__file__)))
+                       capture_output=True, text=True, env=env, cwd=ROOT)
   assert out.returncode == 2, out.stderr[-2000:]
-  assert out.stderr.strip().splitlines()[-1].startswith('error: ')
-  assert message in out.stderr.strip().splitlines()[-1]
+  assert len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]
+  assert out.stderr.startswith('error: ') and message in out.stderr
+  assert not out.stdout
   assert not os.listdir(tmp_path)  # nothing was written
 
 
-def test_train_command_line_runs_on_a_folder(folder, tmp_path):
+def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
+  (tmp_path / 'run').write_text('not a run')
+  out = subprocess.run([sys.executable, 'train.py', '--config=configs/lenet5.py',
+                        f'--workdir={tmp_path / "run"}'], capture_output=True, text=True, cwd=ROOT)
+  assert out.returncode == 2
+  assert out.stderr == f'error: --workdir={tmp_path / "run"} is a file, not a directory: give a ' \
+                       "new or a run's directory\n"
+
+
+def test_train_command_line_runs_on_a_folder_and_prints_only_its_own_lines(folder, tmp_path):
+  env = dict(os.environ)
+  env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # as a user's shell has it: TF would print C++ lines
   out = subprocess.run(
       [sys.executable, 'train.py', f'--config=configs/lenet5.py:dataset=folder:{folder}',
        f'--workdir={tmp_path}', '--config.image_size=28', '--config.augment.crop=none',
        '--config.batch_size=4', '--config.max_steps=3', '--config.log_every_steps=1'],
-      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+      capture_output=True, text=True, cwd=ROOT, env=env)
   assert out.returncode == 0, out.stderr[-3000:]
   last = out.stdout.strip().splitlines()[-1]
   assert last.startswith('final: step 3 val_top1 ') and '(7 examples)' in last
+  assert_only_our_lines(out.stdout + out.stderr)
+
+
+OUR_LINES = re.compile(r'(step \d+/\d+ epoch |eval at step |final: step |resumed from step '
+                       r'|preparing \w+ in |prepared \w+ \(|warning: )')
+
+
+def assert_only_our_lines(output):
+  """No line from TensorFlow's or absl's C++ logging (I0000 00:00:…, 'oneDNN custom operations',
+  'All log messages before absl::InitializeLog()'), nor from TFDS's Python logging."""
+  strangers = [line for line in output.splitlines() if line and not OUR_LINES.match(line)]
+  assert not strangers, '\n'.join(strangers[:10])
+
+
+def test_tensorflow_imported_first_prints_no_cpp_lines():
+  """TF before JAX (a script of the user's, or the sweep's summary) would print its C++ start-up
+  lines; the library sets TF_CPP_MIN_LOG_LEVEL before TF's first import."""
+  env = dict(os.environ)
+  env.pop('TF_CPP_MIN_LOG_LEVEL', None)
+  out = subprocess.run([sys.executable, '-c', 'from cnn_train import input_pipeline; '
+                        'input_pipeline.tf.constant(1).numpy(); import cnn_train.trainer'],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+  assert out.returncode == 0 and out.stderr == '' and out.stdout == ''
