@@ -1,6 +1,7 @@
 """Evaluate a run's checkpoint: every example of a split exactly once, 1 or 10 crops per image."""
 import json
 import os
+import sys
 import time
 
 import jax
@@ -54,6 +55,10 @@ def evaluate_checkpoint(workdir, checkpoint='latest', crops=1, split=None, devic
                      f'config.json describes it ({type(e).__name__}): is it damaged, or copied '
                      f'from another run? Kept steps: {", ".join(map(str, manager.all_steps()))}'
                      ) from e
+  if crops == 10 and config.augment.crop == 'none' and jax.process_index() == 0:
+    print(f"warning: {workdir} was trained without crops (augment.crop='none'): its ten crops "
+          'are shifted views of a kind it never saw, so they may score below --crops=1; '
+          'evaluating them all the same', file=sys.stderr, flush=True)
   _, eval_step = trainer.jitted_steps(config, abstract_state, mesh)
   start = time.time()
   metrics = trainer.evaluate(eval_step, state, config, mesh, split, crops)

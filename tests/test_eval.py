@@ -39,10 +39,15 @@ def test_eval_matches_training_and_counts_every_example(run):
   assert train_split['examples'] == 24 and train_split['step'] == 6
 
 
-def test_ten_crops_average_the_ten_single_crop_softmaxes(run):
+def test_ten_crops_average_the_ten_single_crop_softmaxes(run, capsys):
   workdir, config, _ = run
   result = evaluation.evaluate_checkpoint(workdir, 'latest', crops=10)
   assert result['examples'] == 7 and result['crops'] == 10
+  # The run trained on whole images (crop='none'): one line says what ten crops mean for it.
+  assert capsys.readouterr().err == (
+      f"warning: {workdir} was trained without crops (augment.crop='none'): its ten crops are "
+      'shifted views of a kind it never saw, so they may score below --crops=1; evaluating them '
+      'all the same\n')
   # The same by hand: each of the ten crops through the model alone, softmax, mean.
   from cnn_train import checkpoints, sharding
   mesh = sharding.create_mesh()
