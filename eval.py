@@ -1,7 +1,6 @@
 """Evaluate a training run: python eval.py --workdir=DIR [--checkpoint=latest|best|STEP]
 [--crops=1|10] [--split=SPLIT]. Prints the result and writes DIR/eval/<step>-<crops>crop-<split>.json.
 """
-import os
 import sys
 
 from absl import app, flags, logging

@@ -14,7 +14,6 @@ and the CPU cores it kept busy.
 import argparse
 import importlib
 import json
-import os
 import resource
 import sys
 import time

@@ -6,7 +6,6 @@ a run resumed at step k sees exactly the batches k, k+1, ... of an uninterrupted
 no earlier epoch: whole epochs are skipped by arithmetic, the rest of one epoch on encoded records.
 Evaluation reads every example exactly once, padding the last batch with mask=False examples.
 """
-import concurrent.futures
 import contextlib
 import functools
 import io
@@ -20,6 +19,8 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+from cnn_train import folder_listing
 
 try:  # TF only feeds data: the GPUs belong to JAX.
   tf.config.set_visible_devices([], 'GPU')
@@ -43,7 +44,6 @@ STATS = {  # per-channel mean and std of the pixels on the [0, 1] scale
     'mnist': ((0.1307,), (0.3081,)),
     'fashion_mnist': ((0.2860,), (0.3530,)),
 }
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')  # compared lower-case (ImageNet's files are .JPEG)
 # AlexNet's PCA lighting (Sec. 4.1): ImageNet RGB eigenvalues, eigenvectors as columns
 # (pixels on the [0, 1] scale).
 EIGVAL = (0.2175, 0.0188, 0.0045)
@@ -274,79 +274,10 @@ def _dataset_kind(dataset):
                    'or folder:PATH')
 
 
-@functools.lru_cache(maxsize=8)
-def _folder_classes(root, train_split):
-  """Class names of an ImageFolder tree: the sorted subfolders of its train split."""
-  if not os.path.isdir(root):
-    raise ValueError(f'folder dataset: {root!r} is not a directory')
-  train_dir = os.path.join(root, train_split)
-  if not os.path.isdir(train_dir):
-    raise ValueError(f'folder dataset {root}: no train split folder {train_dir!r} '
-                     f'(splits: {_subfolders(root)})')
-  classes = _subfolders(train_dir)
-  if not classes:
-    raise ValueError(f'folder dataset {root}: no class folders in {train_dir!r}')
-  return tuple(classes)
-
-
-def _subfolders(path):
-  return sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith('.'))
-
-
-@functools.lru_cache(maxsize=8)
-def _folder_split(root, split, classes):
-  """(paths, labels) of a split, sorted by class then file name; other files are ignored, and
-  damaged images skipped with a warning that counts them."""
-  split_dir = os.path.join(root, split)
-  if not os.path.isdir(split_dir):
-    raise ValueError(f'folder dataset {root}: no split folder {split_dir!r} '
-                     f'(splits: {_subfolders(root)})')
-  files, labels = [], []
-  for name in _subfolders(split_dir):
-    if name not in classes:
-      raise ValueError(f'folder dataset {root}: class folder {name!r} of split {split!r} '
-                       f'is not a class of the train split')
-    class_dir = os.path.join(split_dir, name)
-    found = sorted(os.path.join(class_dir, f) for f in os.listdir(class_dir)
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
-    files += found
-    labels += [classes.index(name)] * len(found)
-  with concurrent.futures.ThreadPoolExecutor(16) as pool:  # fast on network file systems too
-    complete = list(pool.map(_is_complete_image, files))
-  skipped = [f for f, ok in zip(files, complete) if not ok]
-  paths = [f for f, ok in zip(files, complete) if ok]
-  labels = [label for label, ok in zip(labels, complete) if ok]
-  if skipped:
-    print(f'warning: folder dataset {root}: skipped {len(skipped)} of '
-          f'{len(skipped) + len(paths)} files of split {split!r} that are not complete JPEG or '
-          f'PNG images: {", ".join(skipped[:3])}{", ..." if len(skipped) > 3 else ""}',
-          file=sys.stderr, flush=True)
-  if not paths:
-    raise ValueError(f'folder dataset {root}: no images in split folder {split_dir!r}')
-  return tuple(paths), tuple(labels)
-
-
-def _is_complete_image(path):
-  """A JPEG or PNG file with its start and end markers: empty, truncated (an interrupted copy) and
-  non-image files fail; decoding would stop the run. Reads 16 bytes at each end."""
-  try:
-    with open(path, 'rb') as f:
-      head = f.read(16)
-      f.seek(max(os.fstat(f.fileno()).st_size - 16, 0))
-      tail = f.read(16)
-  except OSError:
-    return False
-  if head.startswith(b'\xff\xd8\xff'):
-    return b'\xff\xd9' in tail  # end of image (a few padding bytes may follow)
-  if head.startswith(b'\x89PNG\r\n\x1a\n'):
-    return b'IEND' in tail
-  return False
-
-
 def _folder_source(config, split, process_index, process_count, equal_shards):
   root = config.dataset[len('folder:'):]
-  classes = _folder_classes(root, config.train_split)
-  paths, labels = _folder_split(root, split, classes)
+  classes = folder_listing.classes(root, config.train_split)
+  paths, labels = folder_listing.split_files(root, split, classes)
   # A strided slice of the sorted list; training truncates to equal shards (aligned epochs).
   size = len(paths) // process_count if equal_shards else None
   paths = tf.constant(paths[process_index::process_count][:size])
@@ -507,7 +438,8 @@ def _source(config, split, process_index=0, process_count=1, equal_shards=False)
 def _split_size(config, split):
   if _dataset_kind(config.dataset) == 'folder':
     root = config.dataset[len('folder:'):]
-    return len(_folder_split(root, split, _folder_classes(root, config.train_split))[0])
+    classes = folder_listing.classes(root, config.train_split)
+    return len(folder_listing.split_files(root, split, classes)[0])
   return _split_info(_tfds_builder(config.dataset, config.data_dir), split,
                      config.dataset).num_examples
 

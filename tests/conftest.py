@@ -1,12 +1,15 @@
 import contextlib
 import math
 import os
+import tempfile
 
 # Tests run on the CPU, as two devices so that the data-parallel code paths run too.
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=2').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Folder listings are cached under XDG_CACHE_HOME: the tests' own, not the user's.
+os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='cnn-zoo-test-cache-')
 from cnn_train import runtime  # noqa: E402
 
 runtime.use_eigen_convolutions()  # the convolutions train.py runs
