@@ -112,8 +112,9 @@ def test_a_folder_changed_just_before_the_listing_is_listed_again(tree, checks):
   ant = tree / 'train' / 'ant'
   os.utime(ant)  # now: a change within its time's resolution may still follow, unseen
   listing(tree)
+  listed = os.stat(ant)
   (ant / 'h.jpg').write_bytes(jpeg(7))
-  os.utime(ant, ns=(os.stat(ant).st_atime_ns, os.stat(ant).st_mtime_ns))
+  os.utime(ant, ns=(listed.st_atime_ns, listed.st_mtime_ns))  # the same time as when listed
   checks.clear()
   assert 'ant/h.jpg' in listing(tree)[0]
   assert [os.path.basename(p) for p in checks] == ['h.jpg']
