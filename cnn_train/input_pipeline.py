@@ -330,7 +330,7 @@ def _prepare(builder):
     raise ValueError(f'could not prepare {builder.name} in {root}: {e}') from e
   splits = ', '.join(f'{name} {split.num_examples:,}'
                      for name, split in sorted(builder.info.splits.items()))
-  print(f'prepared {builder.name} ({splits} examples) in {time.time() - start:.0f} s', flush=True)
+  print(f'prepared {builder.name} ({splits} examples) in {time.time() - start:.1f} s', flush=True)
 
 
 def _fashion_mnist_builder(data_dir):
