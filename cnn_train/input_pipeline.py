@@ -14,9 +14,11 @@ import math
 import os
 import sys
 import time
+import urllib.parse
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
+import requests  # TFDS's HTTP client
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -298,34 +300,52 @@ def _folder_source(config, split, process_index, process_count, equal_shards):
   return _Source(n, records, load, len(classes), 3)
 
 
-def _check_downloads_reachable(builder):
-  """Try each URL a dataset downloads once, quickly: offline, TFDS would retry each for minutes
-  with a warning every time. Any answer (even an HTTP error) is left to TFDS."""
-  import requests  # TFDS's own HTTP client
-  for url in sorted(builder.url_infos or ()):
+def _unreachable(builder):
+  """Whether a host the dataset downloads from does not answer at once (one quick try each)."""
+  hosts = {urllib.parse.urlsplit(url).netloc: url for url in sorted(builder.url_infos or ())}
+  for url in hosts.values():
     try:
       requests.head(url, timeout=5)
-    except requests.RequestException as e:
-      root = os.fspath(builder.data_dir_root)
-      raise ValueError(
-          f'cannot reach {url} to download {builder.name} ({type(e).__name__}): prepare it on a '
-          f'machine with internet access (the same command, or `tfds build {builder.name} '
-          f'--data_dir=DIR`), copy DIR/{builder.name} to {root}/ here, or use dataset=folder:PATH'
-      ) from None
+    except requests.RequestException:
+      return True
+  return False  # any answer, even an HTTP error, is left to TFDS
+
+
+@contextlib.contextmanager
+def _download_retries(count):
+  """TFDS's retries of a failed download (10 by default, minutes when offline) set to `count`."""
+  from tensorflow_datasets.core.download import downloader
+  default = getattr(downloader, 'MAX_RETRIES', None)
+  if count is None or default is None:
+    yield
+    return
+  downloader.MAX_RETRIES = count
+  try:
+    yield
+  finally:
+    downloader.MAX_RETRIES = default
 
 
 def _prepare(builder):
   """TFDS's download_and_prepare with our lines: what is prepared where, then how long it took
-  (TFDS's own progress bars only on a terminal)."""
+  (TFDS's own progress bars only on a terminal). Offline, TFDS tries each file once (files
+  already in DIR/downloads still serve) and the first it cannot fetch is named."""
   root = os.fspath(builder.data_dir_root)
-  if not builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
-    _check_downloads_reachable(builder)
-  print(f'preparing {builder.name} in {root} (once; later runs read it from there)', flush=True)
+  offline = not builder.MANUAL_DOWNLOAD_INSTRUCTIONS and _unreachable(builder)
+  if not offline:  # offline, it is one error line or, from files already downloaded, success
+    print(f'preparing {builder.name} in {root} (once; later runs read it from there)', flush=True)
   start = time.time()
   tfds.display_progress_bar(sys.stderr.isatty())
   try:
-    with contextlib.redirect_stdout(io.StringIO()):  # TFDS's "Downloading and preparing" lines
-      builder.download_and_prepare()
+    with _download_retries(0 if offline else None), contextlib.redirect_stdout(io.StringIO()):
+      builder.download_and_prepare()  # (the redirect: TFDS's "Downloading and preparing" lines)
+  except requests.RequestException as e:
+    url = getattr(e.request, 'url', None) or 'a file'
+    raise ValueError(
+        f'cannot reach {url} to download {builder.name} ({type(e).__name__}): prepare it on a '
+        f'machine with internet access (the same command, or `tfds build {builder.name} '
+        f'--data_dir=DIR`), copy DIR/{builder.name} to {root}/ here, or use dataset=folder:PATH'
+    ) from None
   except Exception as e:  # disk full, a damaged archive, ...: one clear line for the caller
     raise ValueError(f'could not prepare {builder.name} in {root}: {e}') from e
   splits = ', '.join(f'{name} {split.num_examples:,}'
