@@ -31,6 +31,7 @@ _MODELS = {
     'inception_v3': (inception.inception_v3, (299, 299, 3)),
     'inception_v4': (inception.inception_v4, (299, 299, 3)),
     **{f'resnet{d}': (partial(resnet.resnet, d), (224, 224, 3)) for d in resnet.STAGES},
+    **{f'resnet{d}': (partial(resnet.cifar_resnet, d), (32, 32, 3)) for d in resnet.CIFAR_DEPTHS},
 }
 ALIASES = {'vgg11': 'vgg_a', 'vgg13': 'vgg_b', 'vgg16': 'vgg_d', 'vgg19': 'vgg_e'}
 

@@ -5,6 +5,11 @@ changes; every conv is bias-free and followed by BatchNorm. The default is the p
 bottleneck strides in its first 1×1 conv; `stride_in_3x3=True` moves the stride to the 3×3
 (the "v1.5" of torchvision and NVIDIA). `residual=False` drops every shortcut: the paper's
 "plain" network of the same depth, for the degradation experiment.
+
+`cifar_resnet(depth)` is the paper's CIFAR-10 family (Sec. 4.2): 6n+2 layers, a 3×3 conv of 16
+filters, then 2n layers on each of 32×32, 16×16 and 8×8 maps with 16, 32 and 64 filters, global
+average pooling and a 10-way FC; its shortcuts are option A: identities, and where the shape
+changes a stride-2 subsampling padded with zero channels (no parameters).
 """
 from functools import partial
 from typing import Any, Callable, Sequence
@@ -18,6 +23,8 @@ ModuleDef = Callable[..., nn.Module]
 WIDTHS = (64, 128, 256, 512)  # conv2_x … conv5_x; a bottleneck block outputs 4× its width
 STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
           152: (3, 8, 36, 3)}
+CIFAR_WIDTHS = (16, 32, 64)
+CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)  # Table 6: n = 3, 5, 7, 9, 18, 200
 
 
 class BasicBlock(nn.Module):
@@ -27,6 +34,7 @@ class BasicBlock(nn.Module):
   norm: ModuleDef
   strides: int = 1
   residual: bool = True
+  zero_pad_shortcut: bool = False  # option A of the paper (its CIFAR nets), else B
 
   @nn.compact
   def __call__(self, x):
@@ -54,9 +62,14 @@ class Bottleneck(nn.Module):
 
 
 def _shortcut(x, y, block):
-  """Identity, or a strided 1×1 projection + BatchNorm where the block changes the shape."""
+  """Identity, or where the block changes the shape a strided 1×1 projection + BatchNorm
+  (option B) or, with `zero_pad_shortcut`, every `strides`-th pixel with zero channels added
+  (option A)."""
   if x.shape == y.shape:
     return x
+  if getattr(block, 'zero_pad_shortcut', False):
+    x = x[:, ::block.strides, ::block.strides]
+    return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, y.shape[-1] - x.shape[-1])))
   x = block.conv(y.shape[-1], (1, 1), block.strides, name='proj_conv')(x)
   return block.norm(name='proj_bn')(x)
 
@@ -94,3 +107,34 @@ class ResNet(nn.Module):
 
 def resnet(depth, **kwargs):
   return ResNet(STAGES[depth], BasicBlock if depth < 50 else Bottleneck, **kwargs)
+
+
+class CifarResNet(nn.Module):
+  """The paper's CIFAR-10 networks (Sec. 4.2): `blocks` basic blocks (2 layers each) per stage."""
+  blocks: int
+  num_classes: int = 10
+  residual: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    conv = partial(Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
+                   dtype=self.dtype, param_dtype=self.param_dtype)
+    norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                   dtype=self.dtype, param_dtype=self.param_dtype)
+    x = nn.relu(norm(name='bn1')(conv(CIFAR_WIDTHS[0], (3, 3), padding=1, name='conv1')(x)))
+    for stage, width in enumerate(CIFAR_WIDTHS):
+      for i in range(self.blocks):
+        strides = 2 if stage > 0 and i == 0 else 1  # 32×32 → 16×16 → 8×8
+        x = BasicBlock(width, conv, norm, strides, self.residual, zero_pad_shortcut=True,
+                       name=f'stage{stage + 1}_{i + 1}')(x)
+    x = GlobalAvgPool(name='global_pool')(x)
+    return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
+                    name='fc')(x)
+
+
+def cifar_resnet(depth, **kwargs):
+  if (depth - 2) % 6:
+    raise ValueError(f'a CIFAR ResNet has 6n+2 layers, not {depth}')
+  return CifarResNet((depth - 2) // 6, **kwargs)

@@ -199,9 +199,25 @@ def _train_window(config, seed):
   if aug.crop == 'inception':
     return functools.partial(_inception_window, seed=seed, area_min=aug.inception_area_min,
                              aspect=tuple(aug.inception_aspect))
-  if aug.crop == 'none':
+  if aug.crop in ('none', 'pad'):
     return _full_window
-  raise ValueError(f"augment.crop={aug.crop!r}: use 'alexnet', 'inception' or 'none'")
+  raise ValueError(f"augment.crop={aug.crop!r}: use 'alexnet', 'inception', 'pad' or 'none'")
+
+
+def _to_size(image, config):
+  """uint8 [h, w, C] → float32 [S, S, C]: resized, or for crop 'pad' centred on a zero canvas
+  (Fashion-MNIST's 28×28 on 32×32) as ResNet's CIFAR inputs are never resampled."""
+  if config.augment.crop == 'pad':
+    size = config.image_size
+    return tf.cast(tf.image.resize_with_crop_or_pad(image, size, size), tf.float32)
+  return _resize(image, config.image_size)
+
+
+def _pad_and_crop(image, seed, pad):
+  """ResNet's CIFAR augmentation (Sec. 4.2): `pad` pixels of zeros on each side of the
+  normalised image (zero: the mean), then a random crop of the original size."""
+  padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+  return tf.image.stateless_random_crop(padded, tf.shape(image), seed)
 
 
 def preprocess_train(image, seed, config):
@@ -216,24 +232,27 @@ def preprocess_train(image, seed, config):
   image = _decode_window(image, _train_window(config, crop_seed), channels)
   if aug.flip:  # on the uint8 window: a quarter of the bytes of the float image
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-  image = _resize(image, config.image_size)
+  image = _to_size(image, config)
   if aug.color_jitter:
     image = color_jitter(image, jitter_seed, aug.color_jitter, max_value=255.0)
   offset = 0.0
   if aug.pca_lighting and channels == 3:
     offset = pca_offset(light_seed, aug.pca_lighting)
-  return normalize(image, config.dataset, offset)
+  image = normalize(image, config.dataset, offset)
+  if aug.crop == 'pad':
+    image = _pad_and_crop(image, crop_seed, aug.pad)
+  return image
 
 
 def preprocess_eval(image, config):
   """One eval image → normalised float32 [S, S, C]: shorter side to `resize`, central S×S crop
   (crop 'none': the whole image, resized to S×S only if it is not already)."""
-  if config.augment.crop == 'none':
+  if config.augment.crop in ('none', 'pad'):
     window = _full_window
   else:
     window = functools.partial(_square_window, size=config.image_size, resize=resize_side(config))
   image = _decode_window(image, window, _channels(image, config))
-  return normalize(_resize(image, config.image_size), config.dataset)
+  return normalize(_to_size(image, config), config.dataset)
 
 
 def ten_crops(image, config):

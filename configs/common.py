@@ -25,7 +25,8 @@ def base():
   c.eval_split = 'validation'
   c.image_size = 224
   c.augment = ml_collections.ConfigDict({
-      'crop': 'alexnet',          # 'alexnet' (resize + random crop), 'inception', 'none'
+      'crop': 'alexnet',          # 'alexnet' (resize + random crop), 'inception', 'pad', 'none'
+      'pad': 4,                   # crop 'pad': zeros around the image_size image, random crop
       'resize': 256,              # shorter side before cropping; 0 = image_size * 256 / 224
       'flip': True,
       'color_jitter': 0.0,        # strength of brightness/contrast/saturation jitter; 0 = off
@@ -53,6 +54,9 @@ def base():
       'monitor': 'val_error',     # 'val_error' (1 - top-1) or 'val_loss'
       'min_delta': 1e-4,
       'decay_epochs': (30, 60, 80),  # step: ×factor at each of these epochs
+      'decay_steps': (),          # step: ×factor at each of these iterations (wins if set)
+      'warmup_steps': 0,          # step: the first N iterations at lr × warmup_factor
+      'warmup_factor': 0.1,
       'warmup_epochs': 0.0,       # cosine: linear warm-up
   })
   c.aux_loss_weight = 0.0      # GoogLeNet: 0.3 on each auxiliary classifier, training only

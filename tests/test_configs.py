@@ -14,6 +14,8 @@ VARIANTS = [
     ('googlenet', None), ('googlenet', 'aux=False'), ('inception', 'bn'),
     ('inception', 'v3,aux=False'), ('inception', 'v4'), ('resnet', '50'),
     ('resnet', '18,plain=True'), ('resnet', '101,v1_5=True,dataset=cifar10'),
+    ('resnet', '20'), ('resnet', '56,plain=True'), ('resnet', '110'),
+    ('resnet', '20,dataset=fashion_mnist'),
 ]
 
 
@@ -51,3 +53,20 @@ def test_bad_config_arguments(arg, message):
   from configs import alexnet
   with pytest.raises(ValueError, match=message):
     alexnet.get_config(arg)
+
+
+def test_cifar_resnet_recipe_is_the_papers():
+  """Sec. 4.2: lr 0.1, ÷10 at 32k and 48k iterations, 64k in all, batch 128, wd 1e-4; ResNet-110
+  warms up at 0.01 for 400 iterations."""
+  from cnn_train import optim
+  from configs import resnet
+  c = resnet.get_config('56')
+  assert (c.dataset, c.image_size, c.batch_size, c.max_steps) == ('cifar10', 32, 128, 64_000)
+  assert (c.optimizer.momentum, c.optimizer.weight_decay) == (0.9, 1e-4)
+  assert (c.augment.crop, c.augment.pad, c.augment.flip) == ('pad', 4, True)
+  lr = optim.create_schedule(c, 390, c.max_steps)
+  assert [float(lr(s)) for s in (0, 31_999, 32_000, 47_999, 48_000, 63_999)] == pytest.approx(
+      [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+  lr = optim.create_schedule(resnet.get_config('110'), 390, 64_000)
+  assert [float(lr(s)) for s in (0, 399, 400, 32_000, 48_000)] == pytest.approx(
+      [0.01, 0.01, 0.1, 0.01, 0.001])

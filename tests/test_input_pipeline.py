@@ -278,3 +278,32 @@ def test_clear_errors(folder, fashion, tmp_path):
   with pytest.raises(ValueError, match=f'ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar .*'
                                        f'in {manual}/'):
     ip.dataset_info(config)
+
+
+def test_pad_crop_is_a_shift_with_zeros_of_the_normalised_image():
+  """ResNet's CIFAR augmentation: 4 pixels of zeros (the mean) around the normalised 32×32
+  image, a random 32×32 crop: every output is the image shifted by at most 4 pixels."""
+  config = make_config('cifar10', size=32, crop='pad', pad=4, flip=False)
+  image = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8))
+  normalised = ip.normalize(tf.cast(image, tf.float32), 'cifar10').numpy()
+  shifts = set()
+  for index in range(40):
+    out = ip.preprocess_train(image, tf.constant([0, index], tf.int64), config).numpy()
+    padded = np.pad(normalised, ((4, 4), (4, 4), (0, 0)))
+    match = [(dy, dx) for dy in range(9) for dx in range(9)
+             if np.allclose(padded[dy:dy + 32, dx:dx + 32], out, atol=1e-5)]
+    assert len(match) == 1
+    shifts.add(match[0])
+  assert len(shifts) > 10  # random positions, not one
+  eval_out = ip.preprocess_eval(image, config).numpy()
+  np.testing.assert_allclose(eval_out, normalised, atol=1e-5)  # evaluation: the image itself
+
+
+def test_pad_crop_centres_fashion_mnist_on_32_by_32():
+  config = make_config('fashion_mnist', size=32, crop='pad', pad=4, flip=False)
+  image = tf.fill((28, 28, 1), tf.constant(255, tf.uint8))
+  out = ip.preprocess_eval(image, config).numpy()[..., 0]
+  white, black = (float(ip.normalize(v, 'fashion_mnist')[0]) for v in (255.0, 0.0))
+  np.testing.assert_allclose(out[2:30, 2:30], white, rtol=1e-6)
+  np.testing.assert_allclose(out[:2], black, rtol=1e-6)
+  assert ip.preprocess_train(image, tf.constant([0, 1], tf.int64), config).shape == (32, 32, 1)

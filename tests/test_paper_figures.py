@@ -182,6 +182,42 @@ def test_plain_resnet_has_no_shortcuts():
   assert summarize('resnet18')['params'] - s['params'] == projections
 
 
+# --- ResNet on CIFAR-10 (Sec. 4.2): Table 6's sizes, option-A shortcuts without parameters. ---
+@pytest.mark.parametrize('depth,millions', [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85),
+                                            (110, 1.7), (1202, 19.4)])
+def test_cifar_resnet_params(depth, millions):
+  s = summarize(f'resnet{depth}')
+  assert s['input_shape'] == [32, 32, 3] and s['layers'][-1]['output_shape'] == [10]
+  assert round(s['params'] / 1e6, 2 if millions < 1 else 1) == millions
+  convs = [l for l in s['layers'] if l['name'].endswith(('Conv_0', 'Conv_1')) or
+           l['name'] == 'conv1']
+  assert len(convs) + 1 == depth  # 6n + 1 convolutions and the FC layer
+
+
+def test_cifar_resnet_maps_and_zero_padded_shortcuts():
+  s = summarize('resnet20')
+  # 2n layers on each of 32×32, 16×16, 8×8 maps, with 16, 32 and 64 filters
+  for block, shape in {'stage1_3': [32, 32, 16], 'stage2_1': [16, 16, 32],
+                       'stage3_3': [8, 8, 64]}.items():
+    assert [l for l in s['layers'] if l['name'].startswith(block)][-1]['output_shape'] == shape
+  # Option A has no parameters: the plain twin has exactly as many.
+  assert summarize('resnet20', residual=False)['params'] == s['params']
+  model = cnn_arch.create_model('resnet20')
+  x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
+  variables = model.init(jax.random.key(1), x)
+  plain = cnn_arch.create_model('resnet20', residual=False)
+  assert not jnp.allclose(model.apply(variables, x), plain.apply(variables, x))
+
+
+def test_option_a_shortcut_subsamples_and_pads_with_zeros():
+  from cnn_arch.resnet import BasicBlock, _shortcut
+  x = jnp.arange(2 * 4 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 4, 3)
+  block = BasicBlock(6, None, None, strides=2, zero_pad_shortcut=True)
+  out = _shortcut(x, jnp.zeros((2, 2, 2, 6)), block)
+  assert out.shape == (2, 2, 2, 6)
+  assert jnp.array_equal(out[..., :3], x[:, ::2, ::2]) and not out[..., 3:].any()
+
+
 # --- GoogLeNet: Table 1 and the lecture's Inception-block comparison. ---
 def test_googlenet_inception_3a_matches_lecture():
   # The lecture: Inception 0.16 M params, 128 M FLOPs; a 3×3 conv 0.44 M / 346 M; 5×5 1.22 M / 963 M.
