@@ -34,6 +34,7 @@ PAPERS = {
     'inception_v3': 'Szegedy et al. 2016',
     'inception_v4': 'Szegedy et al. 2017',
     **{f'resnet{d}': 'He et al. 2016' for d in (18, 34, 50, 101, 152)},
+    **{f'resnet{d}': 'He et al. 2016 (CIFAR-10)' for d in (20, 32, 44, 56, 110, 1202)},
 }
 
 
