@@ -6,7 +6,9 @@
 
 A sweep file defines `get_sweep()` returning {'config': a config file, 'args': its config-string
 arguments shared by all variants, 'axes': {argument: [values]} (every combination is a variant),
-'overrides': {config key: value} passed as --config.KEY=VALUE}. Variant k runs in
+'overrides': {config key: value} passed as --config.KEY=VALUE, optionally 'curves': 'top1'
+(validation top-1 against epochs, the default) or 'error' (training and validation error against
+iterations, as the ResNet paper's Fig. 6)}. Variant k runs in
 WORKDIR/<its axis values>: `train.py` then `eval.py`, as separate processes, so the printed
 commands are what a cluster scheduler would run. WORKDIR gets summary.md, summary.csv, curves.png.
 """
@@ -23,6 +25,9 @@ import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# 'top1': validation top-1 against epochs; 'error': the ResNet paper's Fig. 6, training error
+# (thin) and validation error (bold) against iterations.
+CURVES = ('top1', 'error')
 
 
 def load_sweep(path):
@@ -31,10 +36,13 @@ def load_sweep(path):
   spec.loader.exec_module(module)
   sweep = module.get_sweep()
   sweep.setdefault('title', (module.__doc__ or '').strip().split('\n')[0])
-  unknown = set(sweep) - {'config', 'args', 'axes', 'overrides', 'title'}
+  sweep.setdefault('curves', 'top1')
+  unknown = set(sweep) - {'config', 'args', 'axes', 'overrides', 'title', 'curves'}
   if unknown or 'config' not in sweep:
     raise ValueError(f'{path}: get_sweep() must return config, args, axes, overrides '
                      f'(unknown: {", ".join(sorted(unknown)) or "none"})')
+  if sweep['curves'] not in CURVES:
+    raise ValueError(f'{path}: curves={sweep["curves"]!r}: choose {" or ".join(CURVES)}')
   return sweep
 
 
@@ -95,10 +103,14 @@ def read_run(name, run_dir):
       'top1': result['top1'], 'top5': result['top5'], 'train_s': round(seconds),
       'images_per_s': round(sum(speeds) / len(speeds), 1),
       'curve': [(line['epoch'], line['val_top1']) for line in lines if 'val_top1' in line],
+      'val_errors': [(line['step'], 1 - line['val_top1']) for line in lines
+                     if 'val_top1' in line],
+      'train_errors': [(line['step'], 1 - line['train_top1']) for line in lines
+                       if 'train_top1' in line],
   }
 
 
-def write_summary(rows, workdir, title):
+def write_summary(rows, workdir, title, curves='top1'):
   columns = ('variant', 'params', 'macs', 'top1', 'top5', 'train_s', 'images_per_s')
   with open(os.path.join(workdir, 'summary.csv'), 'w', newline='') as f:
     writer = csv.writer(f)
@@ -118,6 +130,19 @@ def write_summary(rows, workdir, title):
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+  if curves == 'error':
+    _plot_errors(ax, rows)
+  else:
+    _plot_top1(ax, rows)
+  ax.set_title(textwrap.fill(title, 70), fontsize=10)  # long titles wrap, never clip
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, 'curves.png'))
+  plt.close(fig)
+
+
+def _plot_top1(ax, rows):
   for r in rows:
     epochs, top1 = zip(*r['curve']) if r['curve'] else ((), ())
     ax.plot(epochs, [100 * t for t in top1], marker='o', label=f'{r["variant"]} '
@@ -128,12 +153,19 @@ def write_summary(rows, workdir, title):
     ax.set_ylim(max(0, middle - 2.5), middle + 2.5)
   ax.set_xlabel('epoch')
   ax.set_ylabel('validation top-1 accuracy (%)')
-  ax.set_title(textwrap.fill(title, 70), fontsize=10)  # long titles wrap, never clip
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'curves.png'))
-  plt.close(fig)
+
+
+def _plot_errors(ax, rows):
+  """Fig. 6 of the ResNet paper: one colour per variant, training error thin, validation
+  (test) error bold."""
+  for r, colour in zip(rows, itertools.cycle(f'C{i}' for i in range(10))):
+    for points, width, label in ((r['train_errors'], 0.8, None),
+                                 (r['val_errors'], 2.4, f'{r["variant"]} (final '
+                                  f'{100 * (1 - r["top1"]):.1f} %)')):
+      steps, errors = zip(*points) if points else ((), ())
+      ax.plot(steps, [100 * e for e in errors], color=colour, linewidth=width, label=label)
+  ax.set_xlabel('iterations')
+  ax.set_ylabel('error (%): training thin, validation bold')
 
 
 def main(argv=None):
@@ -174,7 +206,7 @@ def main(argv=None):
     print('error: no finished variant to summarise', file=sys.stderr)
     return 2
   rows = [read_run(variant, run_dir) for variant, run_dir in done]
-  write_summary(rows, workdir, sweep['title'] or name)
+  write_summary(rows, workdir, sweep['title'] or name, sweep['curves'])
   print(open(os.path.join(workdir, 'summary.md')).read())
   print(f'wrote {workdir}/summary.md, summary.csv and curves.png')
   return 0

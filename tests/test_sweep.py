@@ -21,11 +21,14 @@ def get_sweep():
 def test_shipped_sweeps_load_and_have_two_variants():
   root = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'sweeps')
   names = sorted(f for f in os.listdir(root) if f.endswith('.py'))
-  assert names == ['alexnet_lrn.py', 'alexnet_towers.py', 'googlenet_aux.py', 'resnet_plain.py',
-                   'vgg_lrn.py']
+  assert names == ['alexnet_lrn.py', 'alexnet_towers.py', 'googlenet_aux.py',
+                   'resnet_degradation.py', 'resnet_plain.py', 'vgg_lrn.py']
   for name in names:
     plan = sweep.commands(sweep.load_sweep(os.path.join(root, name)), '/runs')
-    assert len(plan) == 2, name
+    assert len(plan) == (4 if name == 'resnet_degradation.py' else 2), name
+  degradation = sweep.commands(sweep.load_sweep(os.path.join(root, 'resnet_degradation.py')), '/r')
+  assert sorted(degradation) == ['variant=20,plain=False', 'variant=20,plain=True',
+                                 'variant=56,plain=False', 'variant=56,plain=True']
 
 
 def test_sweep_runs_summarises_and_skips_finished_variants(folder, tmp_path, capsys):
@@ -48,6 +51,14 @@ def test_sweep_runs_summarises_and_skips_finished_variants(folder, tmp_path, cap
   assert '| activation=tanh |' in (workdir / 'summary.md').read_text()
   assert (workdir / 'curves.png').read_bytes()[:4] == b'\x89PNG'
   assert (workdir / 'activation=relu' / 'eval' / '6-1crop-val.json').exists()
+  # The ResNet paper's Fig. 6 from the same runs: training and validation error by iteration.
+  row = sweep.read_run('activation=relu', str(workdir / 'activation=relu'))
+  assert [step for step, _ in row['train_errors']] == [2, 3, 4, 6]  # logs, and before evals
+  assert [step for step, _ in row['val_errors']] == [3, 6]
+  assert row['val_errors'][-1][1] == 1 - row['top1']
+  os.makedirs(tmp_path / 'fig6')
+  sweep.write_summary([row], str(tmp_path / 'fig6'), 'errors', curves='error')
+  assert (tmp_path / 'fig6' / 'curves.png').read_bytes()[:4] == b'\x89PNG'
 
   stamp = os.path.getmtime(workdir / 'activation=relu' / 'metrics.jsonl')
   capsys.readouterr()
@@ -61,3 +72,10 @@ def test_bad_sweep_file_is_one_line(tmp_path, capsys):
   path.write_text('def get_sweep():\n  return {"config": "configs/lenet5.py", "axis": {}}\n')
   assert sweep.main([str(path)]) == 2
   assert 'unknown: axis' in capsys.readouterr().err
+
+
+def test_unknown_curves_are_one_line(tmp_path, capsys):
+  path = tmp_path / 'bad.py'
+  path.write_text('def get_sweep():\n  return {"config": "configs/lenet5.py", "curves": "loss"}\n')
+  assert sweep.main([str(path)]) == 2
+  assert "curves='loss': choose top1 or error" in capsys.readouterr().err
