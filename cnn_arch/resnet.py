@@ -74,6 +74,15 @@ def _shortcut(x, y, block):
   return block.norm(name='proj_bn')(x)
 
 
+def _conv_and_norm(net, train):
+  """Every ResNet's convolution (bias-free, He's init) and BatchNorm, in the net's dtypes."""
+  conv = partial(Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
+                 dtype=net.dtype, param_dtype=net.param_dtype)
+  norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                 dtype=net.dtype, param_dtype=net.param_dtype)
+  return conv, norm
+
+
 class ResNet(nn.Module):
   stage_sizes: Sequence[int]
   block: ModuleDef
@@ -85,10 +94,7 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = partial(Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
-                   dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                   dtype=self.dtype, param_dtype=self.param_dtype)
+    conv, norm = _conv_and_norm(self, train)
     x = conv(64, (7, 7), 2, padding=3, name='conv1')(x)                 # 112×112
     x = MaxPool(3, 2, padding=1, name='pool1')(nn.relu(norm(name='bn1')(x)))  # 56×56
     block = self.block
@@ -119,10 +125,7 @@ class CifarResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = partial(Conv, use_bias=False, kernel_init=nn.initializers.he_normal(),
-                   dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                   dtype=self.dtype, param_dtype=self.param_dtype)
+    conv, norm = _conv_and_norm(self, train)
     x = nn.relu(norm(name='bn1')(conv(CIFAR_WIDTHS[0], (3, 3), padding=1, name='conv1')(x)))
     for stage, width in enumerate(CIFAR_WIDTHS):
       for i in range(self.blocks):
