@@ -1,24 +1,41 @@
 """Run an ablation sweep: every variant trained and evaluated, then one table and one plot.
 
-    python -m cnn_train.sweep sweeps/alexnet_lrn.py             # run (skips finished variants)
-    python -m cnn_train.sweep sweeps/alexnet_lrn.py --dry-run   # print the commands only
-    python -m cnn_train.sweep sweeps/alexnet_lrn.py --summary   # only rewrite the summary
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py              # run (skips finished variants)
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py:imagenette   # the sweep file's argument
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py --dry-run    # print the commands only
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py --summary    # only rewrite the summary
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py --jobs=2     # 2 variants at once, own GPUs
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py --config.max_steps=2   # for every variant
 
-A sweep file defines `get_sweep()` returning {'config': a config file, 'args': its config-string
-arguments shared by all variants, 'axes': {argument: [values]} (every combination is a variant),
-'overrides': {config key: value} passed as --config.KEY=VALUE, optionally 'curves': 'top1'
-(validation top-1 against epochs, the default) or 'error' (training and validation error against
-iterations, as the ResNet paper's Fig. 6)}. Variant k runs in
-WORKDIR/<its axis values>: `train.py` then `eval.py`, as separate processes, so the printed
-commands are what a cluster scheduler would run. WORKDIR gets summary.md, summary.csv, curves.png.
+A sweep file defines `get_sweep(arg=None)`, `arg` being what follows the file name and ':' (the
+sweep's data, say), returning either
+  {'config': a config file, 'args': its config-string arguments shared by all variants,
+   'axes': {argument: [values]}}       every combination of the axes is a variant, or
+  {'variants': {name: 'configs/FILE.py:ARGS' or ('configs/FILE.py:ARGS', {key: value})}}
+and optionally 'overrides': {config key: value} (--config.KEY=VALUE for every variant), 'title'
+and 'plot': 'top1' (validation top-1 against epochs, the default), 'error' (training and
+validation error against iterations, as the ResNet paper's Fig. 6) or 'zoo' (also top-1 against
+training images/s, one labelled point per variant).
+
+Variant k runs in WORKDIR/<its name>: `train.py` then `eval.py`, as separate processes, so the
+printed commands are what a cluster scheduler would run. With --jobs=N (or
+--devices-per-variant=K) N variants run at once, each on its own GPUs (CUDA_VISIBLE_DEVICES),
+or on a machine without GPUs each with K forced CPU devices; each one's output then goes to
+WORKDIR/<name>/sweep.log. WORKDIR gets summary.md, summary.csv and curves.png.
 """
 import argparse
+import concurrent.futures
 import csv
 import importlib.util
+import inspect
 import itertools
 import json
 import os
+import queue
+import re
 import shlex
+import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -26,27 +43,46 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 'top1': validation top-1 against epochs; 'error': the ResNet paper's Fig. 6, training error
-# (thin) and validation error (bold) against iterations.
-CURVES = ('top1', 'error')
+# (thin) and validation error (bold) against iterations; 'zoo': top-1 against images/s too.
+PLOTS = ('top1', 'error', 'zoo')
+# What a variant's slot sets in its environment: its own GPUs, or its forced CPU devices.
+SLOT_VARIABLES = ('CUDA_VISIBLE_DEVICES', 'XLA_FLAGS', 'JAX_PLATFORMS')
+KEYS = {'config', 'args', 'axes', 'variants', 'overrides', 'title', 'plot'}
 
 
-def load_sweep(path):
-  spec = importlib.util.spec_from_file_location('sweep_file', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  sweep = module.get_sweep()
-  sweep.setdefault('title', (module.__doc__ or '').strip().split('\n')[0])
-  sweep.setdefault('curves', 'top1')
-  unknown = set(sweep) - {'config', 'args', 'axes', 'overrides', 'title', 'curves'}
-  if unknown or 'config' not in sweep:
-    raise ValueError(f'{path}: get_sweep() must return config, args, axes, overrides '
-                     f'(unknown: {", ".join(sorted(unknown)) or "none"})')
-  if sweep['curves'] not in CURVES:
-    raise ValueError(f'{path}: curves={sweep["curves"]!r}: choose {" or ".join(CURVES)}')
-  return sweep
+def load_sweep(spec):
+  """The sweep of 'FILE[:ARG]', checked: {'title', 'plot', 'variants': {name: (config,
+  overrides)}}."""
+  path, _, arg = spec.partition(':')
+  if not os.path.isfile(path):
+    raise ValueError(f'{path}: no such sweep file')
+  module_spec = importlib.util.spec_from_file_location('sweep_file', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if arg and not inspect.signature(module.get_sweep).parameters:
+    raise ValueError(f'{path}: get_sweep() takes no argument, and {spec} gives one')
+  sweep = module.get_sweep(arg) if arg else module.get_sweep()
+  unknown = set(sweep) - KEYS
+  if unknown or ('config' in sweep) == ('variants' in sweep):
+    raise ValueError(f'{path}: get_sweep() must return config, args, axes, overrides, or '
+                     f'variants, overrides (unknown: {", ".join(sorted(unknown)) or "none"})')
+  plot = sweep.get('plot', 'top1')
+  if plot not in PLOTS:
+    raise ValueError(f'{path}: plot={plot!r}: choose {", ".join(PLOTS)}')
+  shared = sweep.get('overrides', {})
+  if 'variants' in sweep:
+    runs = {}
+    for name, value in sweep['variants'].items():
+      config, overrides = (value, {}) if isinstance(value, str) else value
+      runs[name] = (config, {**shared, **overrides})
+  else:
+    runs = {name: (sweep['config'] + (f':{args}' if args else ''), dict(shared))
+            for name, args in _combinations(sweep)}
+  title = sweep.get('title') or (module.__doc__ or '').strip().split('\n')[0]
+  return {'title': title or os.path.basename(path), 'plot': plot, 'variants': runs}
 
 
-def variants(sweep):
+def _combinations(sweep):
   """(name, config-string arguments) of every combination of the axes."""
   axes = sweep.get('axes', {})
   for values in itertools.product(*axes.values()):
@@ -54,18 +90,64 @@ def variants(sweep):
     yield ','.join(pairs) or 'base', ','.join(filter(None, [sweep.get('args', ''), *pairs]))
 
 
-def commands(sweep, workdir):
-  """{variant: (train command, eval command, its workdir)}."""
+def default_workdir(spec):
+  """runs/sweeps/alexnet_lrn for sweeps/alexnet_lrn.py, runs/sweeps/zoo-folder_.._x for
+  sweeps/zoo.py:folder:../x."""
+  path, _, arg = spec.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join('runs', 'sweeps', name + (f'-{re.sub(r"[^A-Za-z0-9=,._-]", "_", arg)}'
+                                                if arg else ''))
+
+
+def commands(sweep, workdir, extra=None):
+  """{variant: (train command, eval command, its workdir)}; `extra` overrides win."""
   result = {}
-  overrides = [f'--config.{k}={v}' for k, v in sweep.get('overrides', {}).items()]
-  for name, args in variants(sweep):
+  for name, (config, overrides) in sweep['variants'].items():
     run_dir = os.path.join(workdir, name)
-    train = [sys.executable, os.path.join(ROOT, 'train.py'),
-             f'--config={sweep["config"]}' + (f':{args}' if args else ''),
-             f'--workdir={run_dir}', *overrides]
+    train = [sys.executable, os.path.join(ROOT, 'train.py'), f'--config={config}',
+             f'--workdir={run_dir}',
+             *(f'--config.{k}={v}' for k, v in {**overrides, **(extra or {})}.items())]
     evaluate = [sys.executable, os.path.join(ROOT, 'eval.py'), f'--workdir={run_dir}']
     result[name] = (train, evaluate, run_dir)
   return result
+
+
+def visible_gpus():
+  """The GPU indices this process may use: CUDA_VISIBLE_DEVICES, else those nvidia-smi lists."""
+  if os.environ.get('CUDA_VISIBLE_DEVICES') is not None:
+    return [g for g in os.environ['CUDA_VISIBLE_DEVICES'].split(',') if g.strip()]
+  if not shutil.which('nvidia-smi'):
+    return []
+  try:
+    listed = subprocess.run(['nvidia-smi', '--query-gpu=index', '--format=csv,noheader'],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def device_slots(jobs=None, per_variant=None):
+  """One environment per variant that may run at once: its own GPUs, or (no GPUs) K CPU devices.
+
+  Neither given: one slot and every device, as train.py alone would use them.
+  """
+  if jobs is None and per_variant is None:
+    return [{}]
+  gpus = visible_gpus()
+  if gpus:
+    per_variant = per_variant or max(len(gpus) // (jobs or 1), 1)
+    jobs = jobs or max(len(gpus) // per_variant, 1)
+    if jobs * per_variant > len(gpus):
+      raise ValueError(f'--jobs={jobs} × --devices-per-variant={per_variant} needs '
+                       f'{jobs * per_variant} GPUs; {len(gpus)} are visible ({",".join(gpus)})')
+    return [{'CUDA_VISIBLE_DEVICES': ','.join(gpus[i * per_variant:(i + 1) * per_variant])}
+            for i in range(jobs)]
+  if not per_variant or per_variant == 1:
+    return [{}] * (jobs or 1)
+  flags = ' '.join(f for f in os.environ.get('XLA_FLAGS', '').split()
+                   if not f.startswith('--xla_force_host_platform_device_count'))
+  return [{'XLA_FLAGS': f'{flags} --xla_force_host_platform_device_count={per_variant}'.strip(),
+           'JAX_PLATFORMS': 'cpu'}] * (jobs or 1)
 
 
 def finished(run_dir):
@@ -73,13 +155,20 @@ def finished(run_dir):
   return os.path.exists(os.path.join(run_dir, 'sweep.json'))
 
 
-def run_variant(train, evaluate, run_dir):
+def run_variant(train, evaluate, run_dir, env=None, log=None):
+  """train.py then eval.py in `env` (added to ours), their output to `log` (a path) if given."""
+  env = {**os.environ, **(env or {})}
   start = time.time()
-  subprocess.run(train, check=True, cwd=ROOT)
-  seconds = time.time() - start
-  subprocess.run(evaluate, check=True, cwd=ROOT)
+  if log:
+    os.makedirs(run_dir, exist_ok=True)
+  with open(log, 'a') if log else open(os.devnull) as out:
+    streams = {'stdout': out, 'stderr': subprocess.STDOUT} if log else {}
+    subprocess.run(train, check=True, cwd=ROOT, env=env, **streams)
+    seconds = time.time() - start
+    subprocess.run(evaluate, check=True, cwd=ROOT, env=env, **streams)
   with open(os.path.join(run_dir, 'sweep.json'), 'w') as f:  # the "finished" mark
-    json.dump({'train_seconds': seconds}, f)
+    json.dump({'train_seconds': seconds, 'started': start, 'ended': time.time(),
+               'environment': {k: v for k, v in env.items() if k in SLOT_VARIABLES}}, f)
 
 
 def read_run(name, run_dir):
@@ -101,7 +190,8 @@ def read_run(name, run_dir):
   return {
       'variant': name, 'params': model['params'], 'macs': model['macs'],
       'top1': result['top1'], 'top5': result['top5'], 'train_s': round(seconds),
-      'images_per_s': round(sum(speeds) / len(speeds), 1),
+      # The median of the logged speeds: the first interval holds the compilation.
+      'images_per_s': round(statistics.median(speeds[1:] or speeds), 1),
       'curve': [(line['epoch'], line['val_top1']) for line in lines if 'val_top1' in line],
       'val_errors': [(line['step'], 1 - line['val_top1']) for line in lines
                      if 'val_top1' in line],
@@ -110,7 +200,7 @@ def read_run(name, run_dir):
   }
 
 
-def write_summary(rows, workdir, title, curves='top1'):
+def write_summary(rows, workdir, title, plot='top1'):
   columns = ('variant', 'params', 'macs', 'top1', 'top5', 'train_s', 'images_per_s')
   with open(os.path.join(workdir, 'summary.csv'), 'w', newline='') as f:
     writer = csv.writer(f)
@@ -129,17 +219,29 @@ def write_summary(rows, workdir, title, curves='top1'):
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-  if curves == 'error':
-    _plot_errors(ax, rows)
-  else:
-    _plot_top1(ax, rows)
-  ax.set_title(textwrap.fill(title, 70), fontsize=10)  # long titles wrap, never clip
-  ax.grid(alpha=0.3)
-  ax.legend()
+  panels = 2 if plot == 'zoo' else 1
+  fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), dpi=120, squeeze=False)
+  (_plot_errors if plot == 'error' else _plot_top1)(axes[0, 0], rows)
+  if plot == 'zoo':
+    _plot_zoo(axes[0, 1], rows)
+  fig.suptitle(textwrap.fill(title, 70 * panels), fontsize=10)  # long titles wrap, never clip
+  for ax in axes.flat:
+    ax.grid(alpha=0.3)
+  axes[0, 0].legend(fontsize=8 if len(rows) > 4 else 10)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'curves.png'))
   plt.close(fig)
+
+
+def _plot_zoo(ax, rows):
+  """The model-zoo chart: final top-1 against training speed, one labelled point per model."""
+  for r, colour in zip(rows, itertools.cycle(f'C{i}' for i in range(10))):
+    ax.scatter(r['images_per_s'], 100 * r['top1'], color=colour, s=40)
+    ax.annotate(r['variant'], (r['images_per_s'], 100 * r['top1']), fontsize=8,
+                xytext=(4, 4), textcoords='offset points')
+  ax.set_xscale('log')
+  ax.set_xlabel('training images/s (log scale)')
+  ax.set_ylabel('validation top-1 accuracy (%)')
 
 
 def _plot_top1(ax, rows):
@@ -168,45 +270,96 @@ def _plot_errors(ax, rows):
   ax.set_ylabel('error (%): training thin, validation bold')
 
 
+def config_overrides(extra):
+  """['--config.max_steps=2', …] → {'max_steps': '2'}; anything else is a mistake."""
+  result = {}
+  for arg in extra:
+    key, sep, value = arg.partition('=')
+    if not key.startswith('--config.') or not sep:
+      raise ValueError(f'unknown argument {arg}; config keys are given as --config.KEY=VALUE')
+    result[key[len('--config.'):]] = value
+  return result
+
+
+def run_all(plan, slots):
+  """Run the unfinished variants, len(slots) at once, each in its slot's environment; the
+  variants that failed."""
+  free = queue.Queue()
+  for slot in slots:
+    free.put(slot)
+  parallel = len(slots) > 1
+
+  def run(variant, train, evaluate, run_dir):
+    slot = free.get()
+    try:
+      where = ' '.join(f'{k}={v}' for k, v in slot.items() if k != 'JAX_PLATFORMS')
+      print(f'{variant}: {where + " " if where else ""}{shlex.join(train)}', flush=True)
+      log = os.path.join(run_dir, 'sweep.log') if parallel else None
+      try:
+        run_variant(train, evaluate, run_dir, slot, log)
+      except subprocess.CalledProcessError as e:
+        last = open(log).read().strip().splitlines()[-1:] if log else []
+        print(f'error: variant {variant} failed (exit code {e.returncode})'
+              + (f': {last[0]} (all of it in {log})' if last else '')
+              + '; rerun to resume it', file=sys.stderr, flush=True)
+        return variant
+      if parallel:
+        print(f'{variant}: finished', flush=True)
+    finally:
+      free.put(slot)
+
+  todo = []
+  for variant, (train, evaluate, run_dir) in plan.items():
+    if finished(run_dir):
+      print(f'{variant}: finished, skipped', flush=True)
+    else:
+      todo.append((variant, train, evaluate, run_dir))
+  if not parallel:  # one after another, stopping at the first failure
+    for job in todo:
+      if run(*job):
+        return [job[0]]
+    return []
+  with concurrent.futures.ThreadPoolExecutor(len(slots)) as pool:
+    return [v for v in pool.map(lambda job: run(*job), todo) if v]
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(prog='python -m cnn_train.sweep', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('sweep', help='a sweep file, e.g. sweeps/alexnet_lrn.py')
-  parser.add_argument('--workdir', help='default: runs/sweeps/<sweep file name>')
+  parser.add_argument('sweep', help='a sweep file and its argument: sweeps/alexnet_lrn.py[:ARG]')
+  parser.add_argument('--workdir', help='default: runs/sweeps/<sweep file name>[-<ARG>]')
   parser.add_argument('--dry-run', action='store_true', help='print the commands, run nothing')
   parser.add_argument('--summary', action='store_true', help='only (re)write the summary')
-  args = parser.parse_args(argv)
+  parser.add_argument('--jobs', type=int, help='variants run at once (default 1; with GPUs: '
+                      'the GPUs ÷ --devices-per-variant)')
+  parser.add_argument('--devices-per-variant', type=int, metavar='K',
+                      help='GPUs of each variant (without GPUs: K forced CPU devices)')
+  args, extra = parser.parse_known_args(argv)
   try:
+    if any(n is not None and n < 1 for n in (args.jobs, args.devices_per_variant)):
+      raise ValueError('--jobs and --devices-per-variant must be at least 1')
     sweep = load_sweep(args.sweep)
+    plan = commands(sweep, os.path.abspath(args.workdir or default_workdir(args.sweep)),
+                    config_overrides(extra))
+    slots = device_slots(args.jobs, args.devices_per_variant)
   except (OSError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  name = os.path.splitext(os.path.basename(args.sweep))[0]
-  workdir = os.path.abspath(args.workdir or os.path.join('runs', 'sweeps', name))
-  plan = commands(sweep, workdir)
+  workdir = os.path.abspath(args.workdir or default_workdir(args.sweep))
   if args.dry_run:
-    for train, evaluate, _ in plan.values():
-      print(shlex.join(train))
-      print(shlex.join(evaluate))
+    for i, (train, evaluate, _) in enumerate(plan.values()):
+      env = ' '.join(f'{k}={shlex.quote(v)}' for k, v in slots[i % len(slots)].items())
+      print(f'{env} {shlex.join(train)}'.strip())
+      print(f'{env} {shlex.join(evaluate)}'.strip())
     return 0
-  if not args.summary:
-    for variant, (train, evaluate, run_dir) in plan.items():
-      if finished(run_dir):
-        print(f'{variant}: finished, skipped', flush=True)
-        continue
-      print(f'{variant}: {shlex.join(train)}', flush=True)
-      try:
-        run_variant(train, evaluate, run_dir)
-      except subprocess.CalledProcessError as e:
-        print(f'error: variant {variant} failed (exit code {e.returncode}); rerun to resume it',
-              file=sys.stderr)
-        return 1
+  if not args.summary and run_all(plan, slots):
+    return 1
   done = [(variant, run_dir) for variant, (_, _, run_dir) in plan.items() if finished(run_dir)]
   if not done:
     print('error: no finished variant to summarise', file=sys.stderr)
     return 2
   rows = [read_run(variant, run_dir) for variant, run_dir in done]
-  write_summary(rows, workdir, sweep['title'] or name, sweep['curves'])
+  write_summary(rows, workdir, sweep['title'], sweep['plot'])
   print(open(os.path.join(workdir, 'summary.md')).read())
   print(f'wrote {workdir}/summary.md, summary.csv and curves.png')
   return 0

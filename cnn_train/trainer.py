@@ -199,7 +199,7 @@ def train_and_evaluate(config, workdir, devices=None):
   info = input_pipeline.dataset_info(config)
   steps_per_epoch = max(info.num_train // config.batch_size, 1)
   total_steps = config.max_steps or config.num_epochs * steps_per_epoch
-  eval_every = max(int(config.eval_every_epochs * steps_per_epoch), 1)
+  eval_every = config.eval_every_steps or max(int(config.eval_every_epochs * steps_per_epoch), 1)
   schedule = optim.create_schedule(config, steps_per_epoch, total_steps)
   init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
   init, abstract_state = train_state_of(config, info, mesh)
@@ -215,6 +215,8 @@ def train_and_evaluate(config, workdir, devices=None):
     say(f'resumed from step {int(state.step)} of {workdir}')
   else:
     state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
+  say(f'training {config.model.name} on {mesh.devices.size} {mesh.devices.flat[0].platform} '
+      f'device(s): {mesh.shape["data"]} replica(s) × {mesh.shape["model"]}')
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))

@@ -65,6 +65,7 @@ def base():
   c.dtype = 'float32'          # compute dtype; 'bfloat16' on GPUs (parameters stay float32)
   c.seed = 0
   c.eval_every_epochs = 1.0   # fractions allowed: 0.25 evaluates four times an epoch
+  c.eval_every_steps = 0      # > 0: evaluate every N iterations instead
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3       # the latest N, plus the best by the monitored metric
   c.log_every_steps = 50

@@ -1,19 +1,27 @@
-"""AlexNet with and without LRN (Fashion-MNIST at 67×67, 3 epochs of 20k images, CPU-sized)
+"""AlexNet with and without LRN
 
-The VGG paper's claim (Sec. 4.1): local response normalisation does not improve accuracy. On a
-CPU, AlexNet runs at 67×67 (its layers shrink to 15/7/3/1 maps, fc6 sees 256 inputs) on
-Fashion-MNIST upsampled, with He's initialisation: the paper's N(0, 0.01) stays at chance for
-longer than a CPU sweep lasts. On a GPU drop the overrides and use
-`args='dataset=imagenette'` (the paper's init and recipe).
+The VGG paper's claim (Sec. 4.1): local response normalisation does not improve accuracy.
+
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py              # Fashion-MNIST, offline
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py:cifar10      # CIFAR-10, the same sizes
+    python -m cnn_train.sweep sweeps/alexnet_lrn.py:imagenette   # the paper's recipe (or
+                                                                 # imagenet2012, folder:PATH)
+
+CPU-sized (Fashion-MNIST or CIFAR-10): AlexNet at 67×67, its smallest input (maps 15/7/3/1, fc6
+sees 256 inputs), 3 epochs of 20k images, with He's initialisation: the paper's N(0, 0.01) stays
+at chance for longer than a CPU sweep lasts. Photos (imagenette, ImageNet, a folder): the
+paper's init and recipe at 227×227, for GPUs.
 """
+SMALL_IMAGES = ('fashion_mnist', 'mnist', 'cifar10')
 
 
-def get_sweep():
+def get_sweep(data='fashion_mnist'):
+  small = data in SMALL_IMAGES
   return {
       'config': 'configs/alexnet.py',
-      'args': 'dataset=fashion_mnist,initializer=he',
+      'args': f'dataset={data}' + (',initializer=he' if small else ''),
       'axes': {'lrn': [True, False]},
       'overrides': {'image_size': 67, 'augment.crop': 'none', 'augment.pca_lighting': 0.0,
                     'train_split': 'train[:20000]', 'batch_size': 64, 'num_epochs': 3,
-                    'eval_every_epochs': 0.5, 'schedule.patience': 2},
+                    'eval_every_epochs': 0.5, 'schedule.patience': 2} if small else {},
   }
