@@ -189,6 +189,7 @@ def read_run(name, run_dir):
   speeds = [line['images_per_s'] for line in lines if 'images_per_s' in line]
   return {
       'variant': name, 'params': model['params'], 'macs': model['macs'],
+      'epochs': round(lines[-1]['epoch'], 2) if lines else 0,
       'top1': result['top1'], 'top5': result['top5'], 'train_s': round(seconds),
       # The upper quartile of the logged speeds: the first interval holds the compilation, and
       # on a shared machine other work slows some intervals, never speeds one up.
@@ -206,16 +207,17 @@ def _upper_quartile(values):
 
 
 def write_summary(rows, workdir, title, plot='top1'):
-  columns = ('variant', 'params', 'macs', 'top1', 'top5', 'train_s', 'images_per_s')
+  columns = ('variant', 'params', 'macs', 'epochs', 'top1', 'top5', 'train_s', 'images_per_s')
   with open(os.path.join(workdir, 'summary.csv'), 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(columns)
     writer.writerows([[row[c] for c in columns] for row in rows])
   lines = [f'# {title}', '',
-           '| variant | params | MACs | top-1 | top-5 | train time | images/s |',
-           '|---|---:|---:|---:|---:|---:|---:|']
+           '| variant | params | MACs | epochs | top-1 | top-5 | train time | images/s |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|']
   for r in rows:
     lines.append(f'| {r["variant"]} | {r["params"]:,} | {r["macs"] / 1e6:,.1f} M | '
+                 f'{r["epochs"]} | '
                  f'{r["top1"]:.4f} | {r["top5"]:.4f} | {r["train_s"]} s | '
                  f'{r["images_per_s"]} |')
   with open(os.path.join(workdir, 'summary.md'), 'w') as f:

@@ -53,8 +53,9 @@ def test_sweep_runs_summarises_and_skips_finished_variants(folder, tmp_path, cap
   with open(workdir / 'summary.csv') as f:
     rows = list(csv.DictReader(f))
   assert [r['variant'] for r in rows] == ['activation=relu', 'activation=tanh']
-  assert set(rows[0]) == {'variant', 'params', 'macs', 'top1', 'top5', 'train_s',
+  assert set(rows[0]) == {'variant', 'params', 'macs', 'epochs', 'top1', 'top5', 'train_s',
                           'images_per_s'}
+  assert float(rows[0]['epochs']) == 6 * 4 / 24  # 6 steps of 4 of the 24 training images
   assert int(rows[0]['params']) == 5 * 5 * 3 * 6 + 6 + 2416 + 48_120 + 10_164 + 84 * 3 + 3
   assert all(0 <= float(r['top1']) <= 1 for r in rows)
   assert '| activation=tanh |' in (workdir / 'summary.md').read_text()

@@ -1,0 +1,72 @@
+"""How much a freshly initialised network's layers depend on the image: why a recipe starts slowly.
+
+    .venv/bin/python benchmarks/init_signal.py --config=configs/alexnet.py --data=folder:PATH
+    .venv/bin/python benchmarks/init_signal.py --config=configs/alexnet.py:initializer=he --data=…
+
+For a batch of real photos through the model as its config initialises it (inference mode),
+prints for each top-level layer the spread of its outputs across images (the std over the
+batch, averaged over units) relative to their size (mean |value|): near 0, every image gives
+the same output, and the gradient of the loss carries almost nothing about the image back to
+the first layers — the run stays at chance until the weights have grown the signal. Also the
+relative gradient |∇W| / |W| of each layer's kernel for one batch.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--config', required=True, help='configs/FILE.py[:ARGS]')
+  parser.add_argument('--data', required=True, help='a dataset: folder:PATH, fashion_mnist, …')
+  parser.add_argument('--image-size', type=int, default=128)
+  parser.add_argument('--batch', type=int, default=64)
+  args = parser.parse_args()
+
+  import jax
+  import numpy as np
+  import optax
+
+  import cnn_arch
+  from cnn_train import input_pipeline
+  path, _, config_arg = args.config.partition(':')
+  module = importlib.import_module('configs.' + os.path.splitext(os.path.basename(path))[0])
+  config = module.get_config(','.join(filter(None, [config_arg, f'dataset={args.data}'])))
+  config.image_size, config.augment.resize = args.image_size, 0
+  info = input_pipeline.dataset_info(config)
+  # The eval split in its stored order is sorted by class: shuffle the train split instead.
+  batch = next(input_pipeline.train_batches(config, args.batch))
+  model = cnn_arch.create_model(config.model.name, info.num_classes, **config.model.overrides)
+  variables = model.init(jax.random.key(config.seed), batch['image'][:1])
+  _, state = model.apply(variables, batch['image'], capture_intermediates=True,
+                         mutable=['intermediates'])
+  print(f'{config.model.name} {config.model.overrides.to_dict()}, {args.batch} images of '
+        f'{config.dataset} at {args.image_size}×{args.image_size}')
+  print(f'{"layer":24s} {"mean |output|":>14s} {"spread":>10s} {"spread/size":>12s}')
+  for name, outputs in state['intermediates'].items():
+    if '__call__' not in outputs:
+      continue
+    out = np.asarray(outputs['__call__'][0]).reshape(args.batch, -1)
+    size, spread = np.abs(out.mean(0)).mean(), out.std(0).mean()
+    print(f'{name:24s} {size:14.3e} {spread:10.3e} {spread / size:12.2%}')
+
+  def loss(params):
+    logits = model.apply({**variables, 'params': params}, batch['image'])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
+
+  grads = jax.grad(loss)(variables['params'])
+  kernels = {'/'.join(str(k.key) for k in p[:-1]): (g, w) for (p, g), w in zip(
+      jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(variables['params']))
+      if p[-1].key == 'kernel'}
+  print('|∇W| / |W| of each kernel, one batch:')
+  print('  ' + ', '.join(f'{name} {np.linalg.norm(g) / np.linalg.norm(w):.1e}'
+                         for name, (g, w) in kernels.items()))
+
+
+if __name__ == '__main__':
+  main()
