@@ -189,6 +189,7 @@ def read_run(name, run_dir):
   speeds = [line['images_per_s'] for line in lines if 'images_per_s' in line]
   return {
       'variant': name, 'params': model['params'], 'macs': model['macs'],
+      'chance': 1 / info.num_classes,
       'epochs': round(lines[-1]['epoch'], 2) if lines else 0,
       'top1': result['top1'], 'top5': result['top5'], 'train_s': round(seconds),
       # The upper quartile of the logged speeds: the first interval holds the compilation, and
@@ -242,11 +243,19 @@ def write_summary(rows, workdir, title, plot='top1'):
 
 def _plot_zoo(ax, rows):
   """The model-zoo chart: final top-1 against training speed, one labelled point per model."""
+  import matplotlib.ticker
   for r, colour in zip(rows, itertools.cycle(f'C{i}' for i in range(10))):
     ax.scatter(r['images_per_s'], 100 * r['top1'], color=colour, s=40)
     ax.annotate(r['variant'], (r['images_per_s'], 100 * r['top1']), fontsize=8,
                 xytext=(4, 4), textcoords='offset points')
+  ax.axhline(100 * rows[0]['chance'], color='grey', linestyle='--', linewidth=1)
+  ax.annotate('chance', (0, 100 * rows[0]['chance']), xycoords=('axes fraction', 'data'),
+              xytext=(4, 3), textcoords='offset points', fontsize=8, color='grey')
   ax.set_xscale('log')
+  ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+  ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 20, not 2×10¹
+  ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+  ax.margins(x=0.15, y=0.1)  # room for the labels at the edges
   ax.set_xlabel('training images/s (log scale)')
   ax.set_ylabel('validation top-1 accuracy (%)')
 
