@@ -117,8 +117,9 @@ def test_train_command_line_runs_on_a_folder_and_prints_only_its_own_lines(folde
   assert_only_our_lines(out.stdout + out.stderr)
 
 
-OUR_LINES = re.compile(r'(step \d+/\d+ epoch |eval at step |final: step |resumed from step '
-                       r'|preparing \w+ in |prepared \w+ \(|warning: )')
+OUR_LINES = re.compile(r'(training \w+ on \d+ \w+ device|step \d+/\d+ epoch |eval at step '
+                       r'|final: step |resumed from step |preparing \w+ in |prepared \w+ \('
+                       r'|warning: )')
 
 
 def assert_only_our_lines(output):
