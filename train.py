@@ -28,14 +28,6 @@ initialize_distributed = runtime.define_distributed_flags()
 flags.adopt_module_key_flags(runtime)
 
 
-def default_workdir(config_arg):
-  """runs/alexnet-lrn=False,groups=2 for configs/alexnet.py:lrn=False,groups=2."""
-  path, _, args = config_arg.partition(':')
-  name = os.path.splitext(os.path.basename(path))[0]
-  return os.path.join('runs', name + (f'-{re.sub(r"[^A-Za-z0-9=,._-]", "_", args)}'
-                                      if args else ''))
-
-
 def parse_flags(argv):
   """absl's parsing, with config mistakes reported in one line instead of a stack trace."""
   try:
@@ -70,7 +62,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   initialize_distributed()  # a multi-process run: before JAX touches a device
   from cnn_train import trainer  # after flag parsing: --help stays fast
-  workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
+  workdir = _WORKDIR.value or os.path.join(
+      'runs', runtime.run_name(flags.FLAGS['config'].config_filename))
   try:
     trainer.train_and_evaluate(_CONFIG.value, workdir)
   except ValueError as e:  # a configuration or data problem: one line, no stack trace

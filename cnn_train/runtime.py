@@ -1,6 +1,7 @@
 """Process set-up for the command-line entry points, before JAX starts: XLA:CPU's convolutions,
 huge pages, and JAX's distributed runtime for runs over several processes or hosts."""
 import os
+import re
 import sys
 
 HUGE_PAGES = 'glibc.malloc.hugetlb=1'
@@ -9,6 +10,14 @@ THP_SETTING = '/sys/kernel/mm/transparent_hugepage/enabled'
 # are up to 2.5x faster on these nets' shapes, forward and backward (README, Performance).
 YNN_FUSIONS = '--xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS = f'{YNN_FUSIONS}=-individual_convolution'
+
+
+def run_name(spec):
+  """'alexnet-lrn=False,groups=2' for 'configs/alexnet.py:lrn=False,groups=2' (a config or a
+  sweep file and its argument): the name of its default run directory."""
+  path, _, arg = spec.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  return name + (f'-{re.sub(r"[^A-Za-z0-9=,._-]", "_", arg)}' if arg else '')
 
 
 def prepare_process():

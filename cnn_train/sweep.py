@@ -25,6 +25,7 @@ WORKDIR/<name>/sweep.log. WORKDIR gets summary.md, summary.csv and curves.png.
 """
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import importlib.util
 import inspect
@@ -32,7 +33,6 @@ import itertools
 import json
 import os
 import queue
-import re
 import shlex
 import shutil
 import statistics
@@ -41,12 +41,12 @@ import sys
 import textwrap
 import time
 
+from cnn_train import runtime
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 'top1': validation top-1 against epochs; 'error': the ResNet paper's Fig. 6, training error
 # (thin) and validation error (bold) against iterations; 'zoo': top-1 against images/s too.
 PLOTS = ('top1', 'error', 'zoo')
-# What a variant's slot sets in its environment: its own GPUs, or its forced CPU devices.
-SLOT_VARIABLES = ('CUDA_VISIBLE_DEVICES', 'XLA_FLAGS', 'JAX_PLATFORMS')
 KEYS = {'config', 'args', 'axes', 'variants', 'overrides', 'title', 'plot'}
 
 
@@ -93,10 +93,7 @@ def _combinations(sweep):
 def default_workdir(spec):
   """runs/sweeps/alexnet_lrn for sweeps/alexnet_lrn.py, runs/sweeps/zoo-folder_.._x for
   sweeps/zoo.py:folder:../x."""
-  path, _, arg = spec.partition(':')
-  name = os.path.splitext(os.path.basename(path))[0]
-  return os.path.join('runs', 'sweeps', name + (f'-{re.sub(r"[^A-Za-z0-9=,._-]", "_", arg)}'
-                                                if arg else ''))
+  return os.path.join('runs', 'sweeps', runtime.run_name(spec))
 
 
 def commands(sweep, workdir, extra=None):
@@ -155,20 +152,26 @@ def finished(run_dir):
   return os.path.exists(os.path.join(run_dir, 'sweep.json'))
 
 
-def run_variant(train, evaluate, run_dir, env=None, log=None):
-  """train.py then eval.py in `env` (added to ours), their output to `log` (a path) if given."""
-  env = {**os.environ, **(env or {})}
+def run_variant(train, evaluate, run_dir, slot=None, log=None):
+  """train.py then eval.py with the device `slot`'s variables added to our environment, their
+  output to `log` (a path) if given."""
+  env = {**os.environ, **(slot or {})}
   start = time.time()
   if log:
     os.makedirs(run_dir, exist_ok=True)
-  with open(log, 'a') if log else open(os.devnull) as out:
+  with open(log, 'a') if log else contextlib.nullcontext() as out:
     streams = {'stdout': out, 'stderr': subprocess.STDOUT} if log else {}
     subprocess.run(train, check=True, cwd=ROOT, env=env, **streams)
     seconds = time.time() - start
     subprocess.run(evaluate, check=True, cwd=ROOT, env=env, **streams)
   with open(os.path.join(run_dir, 'sweep.json'), 'w') as f:  # the "finished" mark
     json.dump({'train_seconds': seconds, 'started': start, 'ended': time.time(),
-               'environment': {k: v for k, v in env.items() if k in SLOT_VARIABLES}}, f)
+               'devices': slot or {}}, f)
+
+
+def _with_devices(slot, command):
+  """The command line as a shell runs it in `slot`: 'CUDA_VISIBLE_DEVICES=0,1 python …'."""
+  return ' '.join([*(f'{k}={shlex.quote(v)}' for k, v in slot.items()), shlex.join(command)])
 
 
 def read_run(name, run_dir):
@@ -308,8 +311,7 @@ def run_all(plan, slots):
   def run(variant, train, evaluate, run_dir):
     slot = free.get()
     try:
-      where = ' '.join(f'{k}={v}' for k, v in slot.items() if k != 'JAX_PLATFORMS')
-      print(f'{variant}: {where + " " if where else ""}{shlex.join(train)}', flush=True)
+      print(f'{variant}: {_with_devices(slot, train)}', flush=True)
       log = os.path.join(run_dir, 'sweep.log') if parallel else None
       try:
         run_variant(train, evaluate, run_dir, slot, log)
@@ -351,22 +353,20 @@ def main(argv=None):
   parser.add_argument('--devices-per-variant', type=int, metavar='K',
                       help='GPUs of each variant (without GPUs: K forced CPU devices)')
   args, extra = parser.parse_known_args(argv)
+  workdir = os.path.abspath(args.workdir or default_workdir(args.sweep))
   try:
     if any(n is not None and n < 1 for n in (args.jobs, args.devices_per_variant)):
       raise ValueError('--jobs and --devices-per-variant must be at least 1')
     sweep = load_sweep(args.sweep)
-    plan = commands(sweep, os.path.abspath(args.workdir or default_workdir(args.sweep)),
-                    config_overrides(extra))
+    plan = commands(sweep, workdir, config_overrides(extra))
     slots = device_slots(args.jobs, args.devices_per_variant)
   except (OSError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  workdir = os.path.abspath(args.workdir or default_workdir(args.sweep))
   if args.dry_run:
     for i, (train, evaluate, _) in enumerate(plan.values()):
-      env = ' '.join(f'{k}={shlex.quote(v)}' for k, v in slots[i % len(slots)].items())
-      print(f'{env} {shlex.join(train)}'.strip())
-      print(f'{env} {shlex.join(evaluate)}'.strip())
+      print(_with_devices(slots[i % len(slots)], train))
+      print(_with_devices(slots[i % len(slots)], evaluate))
     return 0
   if not args.summary and run_all(plan, slots):
     return 1
