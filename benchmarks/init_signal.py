@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/init_signal.py --config=configs/alexnet.py --data=folder:PATH
     .venv/bin/python benchmarks/init_signal.py --config=configs/alexnet.py:initializer=he --data=…
 
-For a batch of real photos through the model as its config initialises it (inference mode),
-prints for each top-level layer the spread of its outputs across images (the std over the
+For a batch of real photos through the model as its config initialises it, as the first train
+step sees them (BatchNorm normalising with the batch's statistics; inference mode for networks
+without BatchNorm, so that dropout does not add to the spread), prints for each top-level layer the spread of its outputs across images (the std over the
 batch, averaged over units) relative to their size (mean |value|): near 0, every image gives
 the same output, and the gradient of the loss carries almost nothing about the image back to
 the first layers — the run stays at chance until the weights have grown the signal. Also the
@@ -43,8 +44,17 @@ def main():
   batch = next(input_pipeline.train_batches(config, args.batch))
   model = cnn_arch.create_model(config.model.name, info.num_classes, **config.model.overrides)
   variables = model.init(jax.random.key(config.seed), batch['image'][:1])
-  _, state = model.apply(variables, batch['image'], capture_intermediates=True,
-                         mutable=['intermediates'])
+  # In inference mode a fresh BatchNorm (mean 0, variance 1) is the identity: not what training
+  # sees. Its batch statistics are what the first steps normalise with.
+  train = 'batch_stats' in variables
+  mode = dict(train=True, rngs={'dropout': jax.random.key(0)}) if train else {}
+  mutable = ['batch_stats'] if train else []
+
+  def forward(params, **kwargs):
+    return model.apply({**variables, 'params': params}, batch['image'], **mode, **kwargs)
+
+  _, state = forward(variables['params'], capture_intermediates=True,
+                     mutable=mutable + ['intermediates'])
   print(f'{config.model.name} {config.model.overrides.to_dict()}, {args.batch} images of '
         f'{config.dataset} at {args.image_size}×{args.image_size}')
   print(f'{"layer":24s} {"mean |output|":>14s} {"spread":>10s} {"spread/size":>12s}')
@@ -56,10 +66,12 @@ def main():
     print(f'{name:24s} {size:14.3e} {spread:10.3e} {spread / size:12.2%}')
 
   def loss(params):
-    logits = model.apply({**variables, 'params': params}, batch['image'])
+    logits = forward(params, mutable=mutable)[0] if train else forward(params)
+    logits = logits[0] if isinstance(logits, tuple) else logits  # no auxiliary heads
     return optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
 
-  grads = jax.grad(loss)(variables['params'])
+  value, grads = jax.value_and_grad(loss)(variables['params'])
+  print(f'loss {value:.3f} (chance: ln {info.num_classes} = {np.log(info.num_classes):.3f})')
   kernels = {'/'.join(str(k.key) for k in p[:-1]): (g, w) for (p, g), w in zip(
       jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(variables['params']))
       if p[-1].key == 'kernel'}

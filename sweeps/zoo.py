@@ -27,7 +27,8 @@ MODELS = {
     # chance for epochs; `initializer=he` is what lets a short run learn.
     'AlexNet, He init': ('configs/alexnet.py:initializer=he,', 128, 920),
     # Inception-v4's recipe stays at chance for the whole budget, its training loss rising in
-    # the first 50 iterations (2.6 → 3.0): a start too fast for it, or too slow?
+    # the first 50 iterations (2.6 → 3.0): at init its kernels' gradients are up to 240× the
+    # kernels (BatchNorm in training mode), and the recipe's rate overshoots.
     'Inception-v4, lr 0.0045': ('configs/inception.py:v4,', 128, 155, {'lr': 0.0045}),
     'Inception-v4, warm-up': ('configs/inception.py:v4,', 128, 155, {
         'schedule.warmup_steps': 50, 'schedule.warmup_factor': 0.1}),
