@@ -238,7 +238,9 @@ def write_summary(rows, workdir, title, plot='top1'):
   fig.suptitle(textwrap.fill(title, 70 * panels), fontsize=10)  # long titles wrap, never clip
   for ax in axes.flat:
     ax.grid(alpha=0.3)
-  axes[0, 0].legend(fontsize=8 if len(rows) > 4 else 10)
+  # Many variants: the legend beside the curves, not over them.
+  axes[0, 0].legend(fontsize=8 if len(rows) > 4 else 10,
+                    **(dict(loc='upper left', bbox_to_anchor=(1.01, 1)) if len(rows) > 8 else {}))
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'curves.png'))
   plt.close(fig)
@@ -247,7 +249,7 @@ def write_summary(rows, workdir, title, plot='top1'):
 def _plot_zoo(ax, rows):
   """The model-zoo chart: final top-1 against training speed, one labelled point per model."""
   import matplotlib.ticker
-  for r, colour in zip(rows, itertools.cycle(f'C{i}' for i in range(10))):
+  for r, colour in zip(rows, _colours(rows)):
     ax.scatter(r['images_per_s'], 100 * r['top1'], color=colour, s=40)
     ax.annotate(r['variant'], (r['images_per_s'], 100 * r['top1']), fontsize=8,
                 xytext=(4, 4), textcoords='offset points')
@@ -263,10 +265,17 @@ def _plot_zoo(ax, rows):
   ax.set_ylabel('validation top-1 accuracy (%)')
 
 
+def _colours(rows):
+  """One colour per variant: matplotlib's ten, or its twenty for more variants (the zoo)."""
+  import matplotlib
+  palette = matplotlib.colormaps['tab10' if len(rows) <= 10 else 'tab20']
+  return [palette(i % palette.N) for i in range(len(rows))]
+
+
 def _plot_top1(ax, rows):
-  for r in rows:
+  for r, colour in zip(rows, _colours(rows)):
     epochs, top1 = zip(*r['curve']) if r['curve'] else ((), ())
-    ax.plot(epochs, [100 * t for t in top1], marker='o', label=f'{r["variant"]} '
+    ax.plot(epochs, [100 * t for t in top1], marker='o', color=colour, label=f'{r["variant"]} '
             f'(final {100 * r["top1"]:.1f} %)')
   low, high = ax.get_ylim()
   if high - low < 5:  # flat curves: show a few points around them, not a magnified 0.1 %
@@ -279,7 +288,7 @@ def _plot_top1(ax, rows):
 def _plot_errors(ax, rows):
   """Fig. 6 of the ResNet paper: one colour per variant, training error thin, validation
   (test) error bold."""
-  for r, colour in zip(rows, itertools.cycle(f'C{i}' for i in range(10))):
+  for r, colour in zip(rows, _colours(rows)):
     for points, width, label in ((r['train_errors'], 0.8, None),
                                  (r['val_errors'], 2.4, f'{r["variant"]} (final '
                                   f'{100 * (1 - r["top1"]):.1f} %)')):
