@@ -5,10 +5,11 @@
 
 For a batch of real photos through the model as its config initialises it, as the first train
 step sees them (BatchNorm normalising with the batch's statistics; inference mode for networks
-without BatchNorm, so that dropout does not add to the spread), prints for each top-level layer the spread of its outputs across images (the std over the
-batch, averaged over units) relative to their size (mean |value|): near 0, every image gives
-the same output, and the gradient of the loss carries almost nothing about the image back to
-the first layers — the run stays at chance until the weights have grown the signal. Also the
+without BatchNorm, so that dropout does not add to the spread), prints for each top-level
+layer the spread of its outputs across images (the std over the batch, averaged over units)
+relative to their size (mean |value|): near 0, every image gives the same output, and the
+gradient of the loss carries almost nothing about the image back to the first layers — the run
+stays at chance until the weights have grown the signal. Also the first batch's loss, and the
 relative gradient |∇W| / |W| of each layer's kernel for one batch.
 """
 import argparse
@@ -66,7 +67,7 @@ def main():
     print(f'{name:24s} {size:14.3e} {spread:10.3e} {spread / size:12.2%}')
 
   def loss(params):
-    logits = forward(params, mutable=mutable)[0] if train else forward(params)
+    logits = forward(params, mutable=mutable)[0]  # a list, even empty: apply returns a pair
     logits = logits[0] if isinstance(logits, tuple) else logits  # no auxiliary heads
     return optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
 
