@@ -1,5 +1,6 @@
 """The few layers Flax lacks: LRN, Caffe-style (ceil-mode) pooling, global pooling; and `Conv`,
-Flax's convolution with a kernel gradient that is faster on CPUs.
+Flax's convolution with a kernel gradient (and, for maps smaller than the kernel, a forward)
+that is faster on CPUs.
 
 The pooling and normalisation layers are modules, not functions, only so that the summary tool
 sees them as rows of the per-layer table, as in the papers' tables. None of them has parameters.
@@ -20,8 +21,9 @@ NHWC = ('NHWC', 'HWIO', 'NHWC')
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          **kwargs):
-  """lax.conv_general_dilated, the same forward, with a kernel gradient that is faster on CPUs
-  (see `kernel_gradient_method`). GPUs, dilations and other layouts keep XLA's own."""
+  """lax.conv_general_dilated, the same function, with a kernel gradient that is faster on CPUs
+  (see `kernel_gradient_method`) and a matmul for maps smaller than the kernel. GPUs,
+  dilations and other layouts keep XLA's own."""
   args = dict(lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
               dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
               **kwargs)
@@ -33,6 +35,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
   out_shape = lax.conv_general_shape_tuple(lhs.shape, rhs.shape, window_strides, padding, NHWC)
+  if feature_group_count == 1 and any(n < k for n, k in zip(lhs.shape[1:3], rhs.shape[:2])):
+    # A map smaller than the kernel (VGG's conv5 at 2×2 for a 32×32 input): XLA:CPU convolves
+    # it 70× slower than it multiplies the patches by the kernel.
+    return _conv_of_patches(lhs, rhs, tuple(window_strides), padding, out_shape[1:3])
   if kernel_gradient_method(lhs.shape, rhs.shape, out_shape, window_strides,
                             feature_group_count) == 'xla':
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
@@ -82,13 +88,27 @@ def kernel_gradient_method(x_shape, kernel_shape, out_shape, strides, groups):
   return 'swapped'
 
 
+def _patches(x, kernel_hw, strides, pads, out_hw):
+  """The window of the padded x under each output pixel, tap by tap: [N, Ho, Wo, kh·kw, C]."""
+  (sh, sw), (ho, wo) = strides, out_hw
+  x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+  return jnp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+                    for i in range(kernel_hw[0]) for j in range(kernel_hw[1])], axis=3)
+
+
+def _conv_of_patches(x, kernel, strides, pads, out_hw):
+  """The convolution as one matrix product of the patches and the kernel (groups of 1)."""
+  patches = _patches(x, kernel.shape[:2], strides, pads, out_hw)
+  out = patches.reshape(-1, patches.shape[3] * patches.shape[4]) @ kernel.reshape(
+      -1, kernel.shape[-1])
+  return out.reshape(*patches.shape[:3], kernel.shape[-1])
+
+
 def _kernel_gradient_of_patches(x, grad_out, kernel_shape, strides, pads, groups):
   """d loss / d kernel = Σ over images and output pixels of (input patch) ⊗ (output gradient)."""
   kh, kw, cg, out = kernel_shape
-  (sh, sw), (n, ho, wo, _) = strides, grad_out.shape
-  x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-  patches = jnp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-                       for i in range(kh) for j in range(kw)], axis=3)
+  n, ho, wo, _ = grad_out.shape
+  patches = _patches(x, (kh, kw), strides, pads, (ho, wo))
   # Images and pixels flattened into one contraction axis: XLA:CPU's dot is fastest so.
   rows = n * ho * wo
   if groups == 1:  # a plain matrix product: with a unit group axis, XLA:CPU first transposes

@@ -141,6 +141,30 @@ def test_conv_computes_what_lax_computes(shape, kernel, stride, padding, groups,
   assert 'reversal' not in hlo
 
 
+@pytest.mark.parametrize('shape, kernel, stride, padding', [
+    ((2, 2, 2, 16), 3, 1, 'SAME'),             # VGG's conv5 on a 32×32 input
+    ((2, 4, 3, 8), 5, 2, [(2, 2), (1, 3)]),
+])
+def test_conv_of_a_map_smaller_than_its_kernel_is_a_matmul(shape, kernel, stride, padding):
+  """Such a convolution is one product of patches and kernel (XLA:CPU's own is 70× slower):
+  the same output and gradients as lax's, and no convolution left in the compiled step."""
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal(shape, np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1], 12), np.float32))
+  numbers = jax.lax.conv_dimension_numbers(x.shape, w.shape, layers.NHWC)
+  ours = lambda x, w: layers.conv_general_dilated(x, w, (stride, stride), padding,
+                                                  dimension_numbers=numbers)
+  reference = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                                        dimension_numbers=layers.NHWC)
+  np.testing.assert_allclose(ours(x, w), reference(x, w), rtol=1e-5, atol=1e-5)
+  loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+  for got, expected in zip(jax.grad(loss(ours), (0, 1))(x, w),
+                           jax.grad(loss(reference), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  hlo = jax.jit(jax.grad(loss(ours), (0, 1))).lower(x, w).compile().as_text()
+  assert 'convolution' not in hlo
+
+
 @pytest.mark.parametrize('size, window, stride, padding, ceil_mode', [
     (13, 3, 2, 0, False), (14, 3, 2, 0, True), (10, 3, 2, 1, True), (7, 3, 1, 1, False),
     (8, 2, 2, 0, False)])
