@@ -3,6 +3,8 @@
     model = cnn_arch.create_model('alexnet', groups=2)
     variables = model.init(key, jnp.zeros((1, *cnn_arch.input_shape('alexnet'))))
     logits = model.apply(variables, images, train=False)
+
+    model, variables = cnn_arch.from_torchvision('resnet50', state_dict)  # torchvision's weights
 """
 import contextlib
 import dataclasses
@@ -17,6 +19,7 @@ from cnn_arch.alexnet import AlexNet
 from cnn_arch.googlenet import GoogLeNet
 from cnn_arch.lenet import LeNet5
 from cnn_arch.nin import NiN
+from cnn_arch.torchvision_weights import from_torchvision
 from cnn_arch.vgg import VGG
 
 # name -> (constructor, input (H, W, C) at which the paper's figures hold)
