@@ -10,6 +10,7 @@ and the first linear layer after a flatten reads NHWC instead of NCHW features. 
 running mean and variance become `batch_stats`; the epsilons already agree (1e-5, Inception-v3's
 1e-3). torch is not needed: the state dict's values may be numpy arrays.
 """
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,7 +77,7 @@ def from_torchvision(name, state_dict, transform_input=False, **options):
                             jnp.zeros((1, *input_shape(ours)), jnp.float32))
   layers = {'vgg': _vgg_layers, 'resnet': _resnet_layers, 'inception_v3': _inception_v3_layers}
   family = next(f for f in layers if name.startswith(f))
-  variables = _convert(name, arrays, layers[family](ours, fixed), expected)
+  variables = convert(f"torchvision's {name}", arrays, layers[family](ours, fixed), expected)
   if transform_input:
     _fold_input_transform(variables, 'conv1a')
   return model, jax.tree.map(jnp.asarray, variables)
@@ -173,8 +174,14 @@ def _entries(theirs, ours, kind, flattened=None):
   return entries
 
 
-def _convert(name, arrays, layers, expected):
-  """Our variables from torchvision's arrays: every key used once, every shape checked."""
+def convert(name, arrays, layers, expected):
+  """Our variables from a PyTorch state dict of numpy `arrays`, layer by layer.
+
+  `layers`: (PyTorch module name, our module path 'a/b', kind[, (C, H, W)]) as above;
+  `expected`: our variables' shapes (`jax.eval_shape` of `model.init`). Every key must be used
+  (BatchNorm's `num_batches_tracked` aside) and every shape fit; `name` is for the errors.
+  """
+  expected = nn.meta.unbox(expected)  # AlexNet's towers box their parameters
   entries = [e for layer in layers for e in _entries(*layer)]
   wanted = {key for key, _, _ in entries}
   extra = sorted(k for k in arrays if k not in wanted and not k.endswith('.num_batches_tracked'))
@@ -183,7 +190,7 @@ def _convert(name, arrays, layers, expected):
     if keys:
       more = f' (and {len(keys) - 1} more)' if len(keys) > 1 else ''
       raise ValueError(f'from_torchvision: the state dict {what} {keys[0]!r}{more}: '
-                       f'is it torchvision\'s {name}?')
+                       f'is it {name}?')
   flat = {}
   for key, path, layout in entries:
     value = layout(arrays[key].astype(np.float32))
