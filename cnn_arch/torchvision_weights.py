@@ -10,6 +10,8 @@ and the first linear layer after a flatten reads NHWC instead of NCHW features. 
 running mean and variance become `batch_stats`; the epsilons already agree (1e-5, Inception-v3's
 1e-3). torch is not needed: the state dict's values may be numpy arrays.
 """
+import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -222,3 +224,31 @@ def _fold_input_transform(variables, first_unit):
   variables['params'][first_unit]['conv']['kernel'] = (kernel * scale[:, None]).astype(np.float32)
   stats = variables['batch_stats'][first_unit]['bn']
   stats['mean'] = (stats['mean'] - np.einsum('hwio,i->o', kernel, shift)).astype(np.float32)
+
+
+def read_state_dict(path):
+  """A state dict from a file: a torchvision `.pth` (needs torch; read with `weights_only=True`,
+  so that no pickled code runs), or a `.safetensors` or `.npz` of the same names."""
+  if not os.path.isfile(path):
+    raise ValueError(f'{path}: no such file')
+  if path.endswith('.npz'):
+    with np.load(path) as arrays:
+      return dict(arrays)
+  if path.endswith('.safetensors'):
+    from safetensors.numpy import load_file
+    return load_file(path)
+  if path.endswith(('.pth', '.pt')):
+    try:
+      import torch
+    except ImportError:
+      raise ValueError(f'{path}: reading a .pth needs torch (pip install torch), or give the '
+                       'weights as .safetensors or .npz') from None
+    try:
+      state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # pickled code, a truncated file, not a checkpoint at all
+      raise ValueError(f'{path}: not a torch state dict that loads safely '
+                       f'({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+      raise ValueError(f'{path}: holds a {type(state).__name__}, not a state dict of tensors')
+    return state
+  raise ValueError(f'{path}: give a .pth, .safetensors or .npz file')

@@ -15,7 +15,7 @@ import tqdm
 from clu import metric_writers
 
 import cnn_arch
-from cnn_train import checkpoints, input_pipeline, optim, sharding, steps
+from cnn_train import checkpoints, input_pipeline, optim, pretrained, sharding, steps
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 MONITORS = ('val_error', 'val_loss')
@@ -37,6 +37,9 @@ def check_config(config):
       raise ValueError(f'{key}={config[key]} must be positive')
   if config.num_epochs <= 0 and config.max_steps <= 0:
     raise ValueError('num_epochs or max_steps must be positive')
+  if config.init_from and not os.path.isfile(os.path.join(config.init_from, 'config.json')):
+    raise ValueError(f'init_from={config.init_from}: not a run directory (no config.json); give '
+                     'the --workdir of a train.py run or of python -m cnn_arch.weights')
   if config.model.name not in cnn_arch.list_models():
     raise ValueError(f'model.name={config.model.name!r} is not a model of the zoo: choose one of '
                      f'{", ".join(cnn_arch.list_models())}')
@@ -215,6 +218,8 @@ def train_and_evaluate(config, workdir, devices=None):
     say(f'resumed from step {int(state.step)} of {workdir}')
   else:
     state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
+    if config.init_from:  # a fresh run only: a resumed one goes on from its own checkpoint
+      state = pretrained.init_from(state, config, info.num_classes)
   say(f'training {config.model.name} on {mesh.devices.size} {mesh.devices.flat[0].platform} '
       f'device(s): {mesh.shape["data"]} replica(s) × {mesh.shape["model"]}')
   if jax.process_index() == 0:

@@ -64,6 +64,7 @@ def base():
   c.model_axis = 1             # devices per model replica: AlexNet's towers=2 splits over 2
   c.dtype = 'float32'          # compute dtype; 'bfloat16' on GPUs (parameters stay float32)
   c.seed = 0
+  c.init_from = ''             # a run directory: start from its weights (fine-tuning)
   c.eval_every_epochs = 1.0   # fractions allowed: 0.25 evaluates four times an epoch
   c.eval_every_steps = 0      # > 0: evaluate every N iterations instead
   c.checkpoint_every_steps = 1000

@@ -10,6 +10,12 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Folder listings are cached under XDG_CACHE_HOME: the tests' own, not the user's.
 os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='cnn-zoo-test-cache-')
+# torchvision (the reference tests') imported after TensorFlow crashes the process with a
+# segmentation fault (torchvision 0.29.1, TensorFlow 2.21); imported first, both work.
+try:
+  import torchvision  # noqa: E402, F401
+except ImportError:
+  pass
 from cnn_train import runtime  # noqa: E402
 
 runtime.use_eigen_convolutions()  # the convolutions train.py runs
