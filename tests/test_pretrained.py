@@ -159,3 +159,22 @@ def test_init_from_errors_are_one_line(tiny_config, tmp_path):
   with pytest.raises(ValueError, match=r'params/c1/kernel has shape \(5, 5, 3, 6\), the '
                                        r"model's is \(5, 5, 1, 6\)"):
     pretrained.init_from(init(jax.random.key(0)), tiny_config(init_from=source), 3)
+
+
+def test_imagenet_class_names_are_tfds_label_order_with_torchvision_names():
+  """The shipped names file: TFDS's WordNet IDs in label order, each with the name torchvision
+  gives that label."""
+  import tensorflow_datasets as tfds
+  synsets = tfds.builder('imagenet2012').info.features['label'].names
+  classes = prediction.imagenet_classes()
+  assert list(classes) == synsets
+  meta = pytest.importorskip('torchvision.models._meta')
+  assert list(classes.values()) == meta._IMAGENET_CATEGORIES
+
+
+def test_an_image_that_is_not_there_or_not_an_image_is_one_error(tiny_config, tmp_path):
+  (tmp_path / 'notes.txt').write_text('not a photo')
+  with pytest.raises(ValueError, match='notes.txt: not a JPEG or PNG image'):
+    prediction.load_image(str(tmp_path / 'notes.txt'), tiny_config())
+  with pytest.raises(ValueError, match='missing.jpg: no such file'):
+    prediction.load_image(str(tmp_path / 'missing.jpg'), tiny_config())
