@@ -41,16 +41,21 @@ def images(size, channels=3, seed=0):
 
 
 NETWORKS = [*(f'vgg{d}{bn}' for d in (11, 13, 16, 19) for bn in ('', '_bn')),
-            *(f'resnet{d}' for d in (18, 34, 50, 101, 152)), 'inception_v3']
+            *(f'resnet{d}' for d in (18, 34, 50, 101, 152)), 'inception_v3',
+            'inception_v3 transform_input']  # as torchvision runs its published weights
 
 
-@pytest.mark.parametrize('name', NETWORKS)
-def test_torchvision_network_computes_the_same_function(name):
+@pytest.mark.parametrize('network', NETWORKS)
+def test_torchvision_network_computes_the_same_function(network):
+  name, _, option = network.partition(' ')
   torch.manual_seed(0)
   extra = {'aux_logits': True, 'init_weights': True} if name == 'inception_v3' else {}
+  if option:
+    extra[option] = True
   net = randomised(getattr(torchvision.models, name)(weights=None, **extra))
-  model, variables = cnn_arch.from_torchvision(name, net.state_dict())
+  options = {option: True} if option else {}
+  model, variables = cnn_arch.from_torchvision(name, net.state_dict(), **options)
   size = 299 if name == 'inception_v3' else 224
   error = relative_error(model, variables, net, images(size))
-  print(f'{name}: max |ours - torchvision| = {error:.1e} × max |torchvision|')
+  print(f'{network}: max |ours - torchvision| = {error:.1e} × max |torchvision|')
   assert error <= TOLERANCE
