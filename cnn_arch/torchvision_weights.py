@@ -74,7 +74,7 @@ def from_torchvision(name, state_dict, transform_input=False, **options):
   if classifier not in arrays:
     raise ValueError(f'from_torchvision: the state dict has no {classifier!r}: is it {name}?')
   from cnn_arch import create_model, input_shape  # the registry imports this module's names
-  model = create_model(ours, num_classes=arrays[classifier].shape[0], **fixed, **options)
+  model = create_model(ours, num_classes=arrays[classifier].shape[0], **{**fixed, **options})
   expected = jax.eval_shape(model.init, jax.random.key(0),
                             jnp.zeros((1, *input_shape(ours)), jnp.float32))
   layers = {'vgg': _vgg_layers, 'resnet': _resnet_layers, 'inception_v3': _inception_v3_layers}
