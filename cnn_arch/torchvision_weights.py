@@ -5,7 +5,7 @@
 
 Each torchvision network is one of ours built with the options that make it that network
 (torchvision's bottleneck ResNets stride in the 3×3 conv: `stride_in_3x3=True`). The layouts
-change in one place, `_convert`: conv kernels OIHW → HWIO, linear weights (out, in) → (in, out),
+change in one place, `convert`: conv kernels OIHW → HWIO, linear weights (out, in) → (in, out),
 and the first linear layer after a flatten reads NHWC instead of NCHW features. BatchNorm's
 running mean and variance become `batch_stats`; the epsilons already agree (1e-5, Inception-v3's
 1e-3). torch is not needed: the state dict's values may be numpy arrays.
@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from cnn_arch import inception, resnet, vgg
 
@@ -183,7 +184,7 @@ def convert(name, arrays, layers, expected):
   `expected`: our variables' shapes (`jax.eval_shape` of `model.init`). Every key must be used
   (BatchNorm's `num_batches_tracked` aside) and every shape fit; `name` is for the errors.
   """
-  expected = nn.meta.unbox(expected)  # AlexNet's towers box their parameters
+  shapes = traverse_util.flatten_dict(nn.meta.unbox(expected), sep='/')  # towers box theirs
   entries = [e for layer in layers for e in _entries(*layer)]
   wanted = {key for key, _, _ in entries}
   extra = sorted(k for k in arrays if k not in wanted and not k.endswith('.num_batches_tracked'))
@@ -196,21 +197,11 @@ def convert(name, arrays, layers, expected):
   flat = {}
   for key, path, layout in entries:
     value = layout(arrays[key].astype(np.float32))
-    target = expected
-    for part in path.split('/'):
-      target = target[part]
-    if value.shape != target.shape:
+    if value.shape != shapes[path].shape:
       raise ValueError(f'from_torchvision: {key!r} has shape {arrays[key].shape}, which does not '
-                       f'fit {name} (ours: {path} of shape {target.shape})')
+                       f'fit {name} (ours: {path} of shape {shapes[path].shape})')
     flat[path] = value
-  variables = {}
-  for path, value in flat.items():
-    *parents, leaf = path.split('/')
-    node = variables
-    for part in parents:
-      node = node.setdefault(part, {})
-    node[leaf] = value
-  return variables
+  return traverse_util.unflatten_dict(flat, sep='/')
 
 
 def _fold_input_transform(variables, first_unit):

@@ -7,7 +7,6 @@ RNG and the data position need no saving: both are functions of the seed and the
 Orbax writes a checkpoint into a temporary folder and renames it when complete, so a process
 killed mid-write leaves only a temporary folder, which the next manager deletes unread.
 """
-import logging
 import os
 import sys
 
@@ -16,12 +15,11 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
-from cnn_train import sharding
+from cnn_train import runtime, sharding
 
 # A read-only manager (eval.py, predict.py, init_from) is told twice that it is read-only.
-ORBAX_NOISE = ('read_only=True, setting save_interval_steps', 'Given directory is read only')
-logging.getLogger('absl').addFilter(
-    lambda record: not any(text in record.getMessage() for text in ORBAX_NOISE))
+runtime.drop_log_lines('read_only=True, setting save_interval_steps',
+                       'Given directory is read only')
 
 
 def create_manager(workdir, config, read_only=False):

@@ -9,7 +9,6 @@ Evaluation reads every example exactly once, padding the last batch with mask=Fa
 import contextlib
 import functools
 import io
-import logging
 import math
 import os
 import sys
@@ -22,7 +21,7 @@ import requests  # TFDS's HTTP client
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cnn_train import folder_listing
+from cnn_train import folder_listing, runtime
 
 try:  # TF only feeds data: the GPUs belong to JAX.
   tf.config.set_visible_devices([], 'GPU')
@@ -31,9 +30,7 @@ except RuntimeError:  # TF was initialised earlier; tensorflow-cpu sees no GPU a
 
 # TFDS warnings that say nothing to our users: a dataset folder looked at before it exists, and
 # ImageNet's test split (no labels; we never read it) not being there.
-TFDS_NOISE = ('has no dataset_info.json', 'split not found at')
-logging.getLogger('absl').addFilter(
-    lambda record: not any(text in record.getMessage() for text in TFDS_NOISE))
+runtime.drop_log_lines('has no dataset_info.json', 'split not found at')
 
 TFDS_DATASETS = ('imagenet2012', 'imagenette', 'cifar10', 'mnist', 'fashion_mnist')
 GREY_DATASETS = ('mnist', 'fashion_mnist')

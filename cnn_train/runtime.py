@@ -12,6 +12,14 @@ YNN_FUSIONS = '--xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS = f'{YNN_FUSIONS}=-individual_convolution'
 
 
+def drop_log_lines(*texts):
+  """Drop the absl log records that contain any of `texts`: library warnings that say nothing
+  to our users."""
+  import logging
+  logging.getLogger('absl').addFilter(
+      lambda record: not any(text in record.getMessage() for text in texts))
+
+
 def run_name(spec):
   """'alexnet-lrn=False,groups=2' for 'configs/alexnet.py:lrn=False,groups=2' (a config or a
   sweep file and its argument): the name of its default run directory."""
