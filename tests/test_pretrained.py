@@ -69,17 +69,21 @@ def test_converted_torchvision_run_evaluates_and_predicts_as_torchvision(folder,
     np.testing.assert_allclose([q for _, q in top], np.sort(p)[::-1][:3], rtol=1e-4)
 
 
-def test_npz_and_pth_give_the_same_variables(tmp_path):
+def test_npz_safetensors_and_pth_give_the_same_variables(tmp_path):
   torch = pytest.importorskip('torch')
   torchvision = pytest.importorskip('torchvision')
+  from safetensors.numpy import save_file
   state = torchvision.models.resnet18(num_classes=4).state_dict()
+  arrays = {k: v.numpy() for k, v in state.items()}
   torch.save(state, tmp_path / 'r.pth')
-  np.savez(tmp_path / 'r.npz', **{k: v.numpy() for k, v in state.items()})
+  np.savez(tmp_path / 'r.npz', **arrays)
+  save_file(arrays, str(tmp_path / 'r.safetensors'))
   _, from_pth = cnn_arch.from_torchvision(
       'resnet18', torchvision_weights.read_state_dict(str(tmp_path / 'r.pth')))
-  _, from_npz = cnn_arch.from_torchvision(
-      'resnet18', torchvision_weights.read_state_dict(str(tmp_path / 'r.npz')))
-  jax.tree.map(np.testing.assert_array_equal, from_pth, from_npz)
+  for other in ('r.npz', 'r.safetensors'):
+    _, variables = cnn_arch.from_torchvision(
+        'resnet18', torchvision_weights.read_state_dict(str(tmp_path / other)))
+    jax.tree.map(np.testing.assert_array_equal, from_pth, variables)
 
 
 def test_a_pth_that_would_run_code_is_refused(tmp_path):
