@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/folder_startup.py [--root /tmp/folder-200k] [--files 200000]
 
 Makes an ImageFolder tree of small JPEGs (1,000 classes, ImageNet's layout) unless ROOT has one,
-then times `input_pipeline.dataset_info` (what train.py does before its first step: the train and
+then times `sources.dataset_info` (what train.py does before its first step: the train and
 val splits listed and checked) in fresh processes: without the checked-listing cache and with
 it, each with the page cache dropped (cold, needs root) and kept (warm).
 """
@@ -21,10 +21,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMED = '''
 import sys, time
 from configs import lenet5
-from cnn_train import input_pipeline
+from cnn_train import input_pipeline, sources
 config = lenet5.get_config('dataset=folder:' + sys.argv[1])
 start = time.perf_counter()
-info = input_pipeline.dataset_info(config)
+info = sources.dataset_info(config)
 print(time.perf_counter() - start, info.num_train, info.num_eval)
 '''
 

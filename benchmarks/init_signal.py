@@ -35,12 +35,12 @@ def main():
   import optax
 
   import cnn_arch
-  from cnn_train import input_pipeline
+  from cnn_train import input_pipeline, sources
   path, _, config_arg = args.config.partition(':')
   module = importlib.import_module('configs.' + os.path.splitext(os.path.basename(path))[0])
   config = module.get_config(','.join(filter(None, [config_arg, f'dataset={args.data}'])))
   config.image_size, config.augment.resize = args.image_size, 0
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   # The eval split in its stored order is sorted by class: shuffle the train split instead.
   batch = next(input_pipeline.train_batches(config, args.batch))
   model = cnn_arch.create_model(config.model.name, info.num_classes, **config.model.overrides)

@@ -5,7 +5,7 @@
 PATH is an ImageFolder tree (PATH/train/<class>/*.jpg), e.g. imagenette2-224. Both sides: decode
 the JPEG, resize the shorter side to 256, take a random 227×227 crop, mirror at random, scale to
 float32. Pillow runs in this one process, one image after another; ours is
-`python -m cnn_train.bench --input` (every core tf.data wants, with PCA lighting on top).
+`python bench.py --input` (every core tf.data wants, with PCA lighting on top).
 """
 import argparse
 import glob
@@ -50,7 +50,7 @@ def main():
   paths = random.Random(0).sample(paths, min(args.images, len(paths)))
   pillow, pillow_cores = pillow_images_per_s(paths)
   steps = max(args.images // args.batch, 5)
-  out = subprocess.run([sys.executable, '-m', 'cnn_train.bench', '--model=alexnet',
+  out = subprocess.run([sys.executable, 'bench.py', '--model=alexnet',
                         f'--batch={args.batch}', f'--steps={steps}',
                         f'--input=folder:{os.path.abspath(args.path)}', '--json'],
                        cwd=ROOT, check=True, capture_output=True, text=True).stdout

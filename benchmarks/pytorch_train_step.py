@@ -10,7 +10,7 @@ same; its alexnet and googlenet are not: other widths, BatchNorm, no LRN), inclu
 GoogLeNet's auxiliary classifiers and their 0.3-weighted losses, which our googlenet config
 trains too. PyTorch runs in both of its layouts, NCHW (its default) and channels-last (NHWC,
 ours; oneDNN's faster one on CPUs for some nets), and the ratio is against the faster. Ours is
-`python -m cnn_train.bench` in a subprocess (the step train.py runs).
+`python bench.py` in a subprocess (the step train.py runs).
 """
 import argparse
 import json
@@ -159,7 +159,7 @@ def torch_step_seconds(name, batch, steps, layout=torch.contiguous_format):
 
 
 def ours(name, batch, steps):
-  out = subprocess.run([sys.executable, '-m', 'cnn_train.bench', f'--model={name}',
+  out = subprocess.run([sys.executable, 'bench.py', f'--model={name}',
                         f'--batch={batch}', f'--steps={steps}', '--json'],
                        cwd=ROOT, check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ import time
 import jax
 import ml_collections
 
-from cnn_train import checkpoints, input_pipeline, sharding, trainer
+from cnn_train import checkpoints, sources, sharding, trainer
 
 
 def load_config(workdir):
@@ -44,7 +44,7 @@ def evaluate_checkpoint(workdir, checkpoint='latest', crops=1, split=None, devic
   split = split or config.eval_split
   mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   _, abstract_state = trainer.train_state_of(config, info, mesh)
   manager = checkpoints.create_manager(workdir, config, read_only=True)
   step = choose_step(manager, workdir, checkpoint)

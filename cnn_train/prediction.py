@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from cnn_train import folder_listing, input_pipeline, pretrained, trainer
+from cnn_train import augment, folder_listing, image_ops, pretrained, sources, trainer
 
 IMAGENET_CLASSES = os.path.join(os.path.dirname(__file__), 'imagenet_classes.txt')
 BATCH = 32  # images per forward pass
@@ -32,7 +32,8 @@ def class_names(config):
 
 def load_image(path, config):
   try:
-    return input_pipeline.preprocess_eval(tf.io.read_file(path), config).numpy()
+    return image_ops.eval_image(tf.io.read_file(path), config,
+                               sources.image_channels(config)).numpy()
   except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
     what = 'no such file' if isinstance(e, tf.errors.NotFoundError) else 'not a JPEG or PNG image'
     raise ValueError(f'{path}: {what}') from None
@@ -43,7 +44,8 @@ def predict(workdir, paths, checkpoint='latest', top=5):
   config, variables, step = pretrained.load_variables(workdir, checkpoint)
   names = class_names(config)
   model = trainer.create_model(config, len(names))
-  apply = jax.jit(lambda v, x: jax.nn.softmax(model.apply(v, x, train=False).astype(np.float32)))
+  apply = jax.jit(lambda v, x: jax.nn.softmax(model.apply(
+      v, augment.normalize(x, config.dataset), train=False).astype(np.float32)))
   results = []
   for start in range(0, len(paths), BATCH):
     chunk = paths[start:start + BATCH]

@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
-from cnn_train import checkpoints, input_pipeline, optim, sharding
+from cnn_train import checkpoints, sources, optim, sharding
 
 
 def write_run(workdir, config, variables, num_classes, source=None):
@@ -22,7 +22,7 @@ def write_run(workdir, config, variables, num_classes, source=None):
   if os.path.exists(os.path.join(workdir, 'checkpoints')):
     raise ValueError(f'{workdir} already holds a run; give a new --workdir')
   mesh = sharding.create_mesh(None, config.model_axis)
-  info = input_pipeline.DatasetInfo(num_classes, 0, 0, 3)  # the dataset need not be there
+  info = sources.DatasetInfo(num_classes, 0, 0, 3)  # the dataset need not be there
   init, abstract = trainer.train_state_of(config, info, mesh)
   state = jax.jit(init, out_shardings=jax.tree.map(lambda s: s.sharding, abstract))(
       jax.random.key(config.seed))

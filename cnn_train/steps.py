@@ -28,19 +28,23 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
   return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
 
 
-def train_step(state, batch, *, schedule, dropout_key, aux_loss_weight=0.0,
-               label_smoothing=0.0, skip_nonfinite=False):
+def train_step(state, batch, *, schedule, dropout_key, images=lambda batch: batch['image'],
+               aux_loss_weight=0.0, label_smoothing=0.0, skip_nonfinite=False):
   """One SGD step on the global batch; BatchNorm statistics are over the whole global batch.
+
+  `images(batch)` makes the model's float input from the batch (augment.train_images: the
+  float augmentation of uint8 images, per example).
 
   Metric `nonfinite` is 1 when the loss, the gradient or the new parameters hold a NaN or Inf;
   with `skip_nonfinite` such a step leaves parameters, statistics and momentum as they were (only
   the step count advances).
   """
   rng = jax.random.fold_in(dropout_key, state.step)  # dropout masks: a function of seed and step
+  inputs = images(batch)
 
   def loss_fn(params):
     outputs, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, batch['image'], train=True,
+        {'params': params, 'batch_stats': state.batch_stats}, inputs, train=True,
         rngs={'dropout': rng}, mutable=['batch_stats'])
     logits, aux_logits = outputs if isinstance(outputs, tuple) else (outputs, ())
     loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
@@ -65,13 +69,14 @@ def all_finite(tree):
   return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
 
 
-def eval_step(state, batch):
+def eval_step(state, batch, images=lambda batch: batch['image']):
   """Sums over the real (mask=True) examples of the batch: loss, top-1, top-5 hits, count.
 
+  `images(batch)`: the model's float input (augment.eval_images: normalised uint8 images).
   Images of shape [B, K, H, W, C] are K crops of each example (AlexNet's 10-crop test): their
   softmax outputs are averaged.
   """
-  images = batch['image']
+  images = images(batch)
   crops = images.shape[1] if images.ndim == 5 else 1
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
                           images.reshape((-1, *images.shape[-3:])), train=False)

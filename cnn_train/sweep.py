@@ -177,9 +177,9 @@ def _with_devices(slot, command):
 def read_run(name, run_dir):
   """One summary row, from what train.py and eval.py wrote in `run_dir`."""
   from cnn_arch.summary import summarize
-  from cnn_train import evaluation, input_pipeline
+  from cnn_train import evaluation, sources
   config = evaluation.load_config(run_dir)
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   model = summarize(config.model.name, config.image_size, info.num_classes,
                     channels=info.channels, **config.model.overrides)
   lines = [json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl'))]

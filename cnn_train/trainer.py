@@ -15,7 +15,8 @@ import tqdm
 from clu import metric_writers
 
 import cnn_arch
-from cnn_train import checkpoints, input_pipeline, optim, pretrained, sharding, steps
+from cnn_train import (augment, checkpoints, input_pipeline, optim, pretrained, sharding, sources,
+                       steps)
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 MONITORS = ('val_error', 'val_loss')
@@ -142,11 +143,14 @@ def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
   replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   train = partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
+                  images=partial(augment.train_images, seed=config.seed, dataset=config.dataset,
+                                 augment=config.augment),
                   aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
                   skip_nonfinite=config.skip_nonfinite_steps)
   train_step = jax.jit(sharding.in_mesh(train, mesh), in_shardings=(state_sharding, data),
                        out_shardings=(state_sharding, replicated), donate_argnums=0)
-  eval_step = jax.jit(sharding.in_mesh(steps.eval_step, mesh),
+  evaluate = partial(steps.eval_step, images=partial(augment.eval_images, dataset=config.dataset))
+  eval_step = jax.jit(sharding.in_mesh(evaluate, mesh),
                       in_shardings=(state_sharding, data), out_shardings=replicated)
   return train_step, eval_step
 
@@ -199,7 +203,7 @@ def train_and_evaluate(config, workdir, devices=None):
   sharding.check_batch_size(config.batch_size, mesh)
   make_workdir(workdir)
   check_workdir(workdir, config)
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   steps_per_epoch = max(info.num_train // config.batch_size, 1)
   total_steps = config.max_steps or config.num_epochs * steps_per_epoch
   eval_every = config.eval_every_steps or max(int(config.eval_every_epochs * steps_per_epoch), 1)

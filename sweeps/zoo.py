@@ -7,7 +7,7 @@
 Each model's own config (its paper's recipe: initialisation, optimizer, schedule, augmentation)
 at 128×128, batch 64 with the recipe's learning rate scaled linearly from its batch
 (lr_reference_batch), for the iterations this machine trains in about 20 minutes: 1,100 s at
-the images/s of `python -m cnn_train.bench --model=M --batch=32 --image-size=128`. Three
+the images/s of `python bench.py --model=M --batch=32 --image-size=128`. Three
 evaluations per run. The summary plots top-1 against training images/s, one point per model.
 Inception-v3 runs without its auxiliary head, whose 5×5 pool needs the 299×299 input.
 """

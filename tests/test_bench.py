@@ -1,4 +1,4 @@
-"""The benchmark command, and no recompilation during training (issue 6)."""
+"""The benchmark command (bench.py), and no recompilation during training (issue 6)."""
 import json
 import os
 import subprocess
@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from cnn_train import bench, input_pipeline, runtime, trainer
+import bench
+from cnn_train import input_pipeline, runtime, trainer
 
 
 def test_training_compiles_nothing_after_its_first_steps_and_eval(tiny_config, tmp_path,
@@ -44,6 +45,16 @@ def test_bench_input_pipeline(folder, capsys):
                      '--json']) == 0
   result = json.loads(capsys.readouterr().out)
   assert result['images_per_s'] > 0 and result['cores'] > 0
+  assert result['images_per_s_per_core'] == pytest.approx(
+      result['images_per_s'] / result['cores'], rel=0.02)
+
+
+def test_the_library_never_imports_configs():
+  code = ('import sys, cnn_train.bench, cnn_train.trainer, cnn_train.sweep, cnn_train.evaluation; '
+          'print(sorted(m for m in sys.modules if m.split(".")[0] == "configs"))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert out.stdout.strip() == '[]', out.stderr[-2000:]
 
 
 def test_bench_resolves_every_model_to_its_config():

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnn_train import evaluation, input_pipeline, trainer
+from cnn_train import augment, evaluation, image_ops, input_pipeline, sources, trainer
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -51,14 +51,16 @@ def test_ten_crops_average_the_ten_single_crop_softmaxes(run, capsys):
   # The same by hand: each of the ten crops through the model alone, softmax, mean.
   from cnn_train import checkpoints, sharding
   mesh = sharding.create_mesh()
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   _, abstract = trainer.train_state_of(config, info, mesh)
   manager = checkpoints.create_manager(workdir, config, read_only=True)
   state, _ = checkpoints.restore(manager, abstract, 12)
   means, labels = [], []
   for batch in input_pipeline.eval_batches(config, 4, crops=10):
     assert batch['image'].shape == (4, 10, 28, 28, 3)
-    probs = [jax.nn.softmax(state.apply_fn({'params': state.params}, batch['image'][:, crop]))
+    assert batch['image'].dtype == np.uint8  # normalised on the device
+    images = augment.normalize(batch['image'], config.dataset)
+    probs = [jax.nn.softmax(state.apply_fn({'params': state.params}, images[:, crop]))
              for crop in range(10)]
     means.append(np.mean(probs, axis=0)[batch['mask']])
     labels.append(batch['label'][batch['mask']])
@@ -73,8 +75,7 @@ def test_ten_crops_are_corners_centre_and_mirrors():
   config = ml_collections.ConfigDict({'dataset': 'mnist', 'image_size': 4,
                                       'augment': {'resize': 6}})
   image = tf.reshape(tf.cast(tf.range(36), tf.uint8), (6, 6, 1))
-  crops = input_pipeline.ten_crops(image, config).numpy()
-  pixels = np.round(crops * 0.3081 * 255 + 0.1307 * 255)[..., 0]
+  pixels = image_ops.ten_crops(image, config, 1).numpy()[..., 0]
   grid = np.arange(36).reshape(6, 6)
   expected = [grid[:4, :4], grid[:4, 2:], grid[2:, :4], grid[2:, 2:], grid[1:5, 1:5]]
   np.testing.assert_allclose(pixels[:5], expected)

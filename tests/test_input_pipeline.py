@@ -1,5 +1,6 @@
-"""The input pipeline on tiny datasets written to tmp_path: an ImageFolder of JPEGs and PNGs, and
-Fashion-MNIST-format gz idx files built through our offline TFDS builder. No network."""
+"""The input pipeline (sources, the host's image work, batches) on tiny datasets written to
+tmp_path: an ImageFolder of JPEGs and PNGs, and Fashion-MNIST-format gz idx files built through
+our offline TFDS builder. No network. The devices' float work: tests/test_augment.py."""
 import gzip
 import os
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cnn_train import image_ops, sources
 from cnn_train import input_pipeline as ip
 
 TRAIN_PER_CLASS = {'cat': 4, 'dog': 4, 'fox': 4}  # 12 train images
@@ -67,7 +69,7 @@ def fashion(tmp_path_factory):
   config = make_config('fashion_mnist', size=28, crop='none', resize=0, flip=False)
   config.data_dir = str(tmp_path_factory.mktemp('tfds'))
   config.train_split, config.eval_split = 'train', 'test'
-  ip.dataset_info(config)  # prepares it while the environment variable is set
+  sources.dataset_info(config)  # prepares it while the environment variable is set
   if old is None:
     del os.environ['FASHION_MNIST_DIR']
   else:
@@ -75,9 +77,13 @@ def fashion(tmp_path_factory):
   return config, arrays
 
 
-def bounds(dataset):
-  mean, std = (np.asarray(v) for v in ip.STATS[dataset])
-  return (-mean / std).min() - 1e-5, ((1 - mean) / std).max() + 1e-5
+def train_image(image, seed, config):
+  return image_ops.train_image(image, seed, config, 3).numpy()
+
+
+def eval_image(image, config):
+  return image_ops.eval_image(image, config, image.shape[-1] if image.dtype != tf.string else 3
+                              ).numpy()
 
 
 def take(iterator, n):
@@ -87,26 +93,27 @@ def take(iterator, n):
 @pytest.mark.parametrize('crop', ['alexnet', 'inception', 'none'])
 def test_train_batches_shapes_dtypes_ranges(folder, crop):
   config = make_config(folder, crop=crop, color_jitter=0.4)
-  batch = next(ip.train_batches(config, 5))
-  assert batch['image'].shape == (5, 32, 32, 3) and batch['image'].dtype == np.float32
+  batches = ip.train_batches(config, 5)
+  batch, second = next(batches), next(batches)
+  assert batch['image'].shape == (5, 32, 32, 3) and batch['image'].dtype == np.uint8
   assert batch['label'].shape == (5,) and batch['label'].dtype == np.int32
   assert set(batch['label']) <= {0, 1, 2}
-  low, high = bounds('folder')
-  assert low <= batch['image'].min() and batch['image'].max() <= high
-  assert batch['image'].std() > 0.3  # real pixels, not padding
+  assert batch['image'].std() > 20  # real pixels (noise), not padding
+  # Each example's position in the training stream, for its float augmentation on the device.
+  assert batch['index'].dtype == np.uint32
+  assert np.concatenate([batch['index'], second['index']]).tolist() == list(range(10))
 
 
 def test_dataset_info_folder(folder):
-  assert ip.dataset_info(make_config(folder)) == ip.DatasetInfo(3, 12, 7, 3)
+  assert sources.dataset_info(make_config(folder)) == sources.DatasetInfo(3, 12, 7, 3)
 
 
 def test_fashion_mnist_from_idx_files_stays_grey(fashion):
   config, arrays = fashion
-  assert ip.dataset_info(config) == ip.DatasetInfo(10, 10, 7, 1)
+  assert sources.dataset_info(config) == sources.DatasetInfo(10, 10, 7, 1)
   batch = next(ip.train_batches(config, 4))
-  assert batch['image'].shape == (4, 28, 28, 1) and batch['image'].dtype == np.float32
-  # crop 'none' at 28: the pixels themselves, normalised.
-  pixels = np.round((batch['image'] * 0.3530 + 0.2860) * 255).astype(np.uint8)[..., 0]
+  assert batch['image'].shape == (4, 28, 28, 1) and batch['image'].dtype == np.uint8
+  pixels = batch['image'][..., 0]  # crop 'none' at 28: the pixels themselves
   images, labels = arrays['train']
   for image, label in zip(pixels, batch['label']):
     index = [i for i in range(len(images)) if np.array_equal(images[i], image)]
@@ -116,19 +123,19 @@ def test_fashion_mnist_from_idx_files_stays_grey(fashion):
 def test_crop_and_flip_random_across_elements_fixed_by_seed(folder):
   config = make_config(folder, crop='inception')
   image = tf.io.encode_jpeg(np.random.default_rng(2).integers(0, 256, (48, 64, 3), np.uint8))
-  outputs = [ip.preprocess_train(image, [0, i], config).numpy() for i in range(6)]
+  outputs = [train_image(image, [0, i], config) for i in range(6)]
   assert len({o.tobytes() for o in outputs}) == 6  # every element its own crop
-  np.testing.assert_array_equal(outputs[3], ip.preprocess_train(image, [0, 3], config).numpy())
-  assert not np.array_equal(outputs[3], ip.preprocess_train(image, [1, 3], config).numpy())
+  np.testing.assert_array_equal(outputs[3], train_image(image, [0, 3], config))
+  assert not np.array_equal(outputs[3], train_image(image, [1, 3], config))
 
   # crop 'none': only the flip is random; both outcomes occur, each exactly a mirror image.
-  config = make_config(folder, crop='none')
-  plain = ip.preprocess_eval(image, config).numpy()
-  flipped = [not np.array_equal(ip.preprocess_train(image, [0, i], config).numpy(), plain)
-             for i in range(16)]
+  config = make_config(folder, crop='none', flip=False)
+  plain = train_image(image, [0, 0], config)
+  config.augment.flip = True
+  flipped = [not np.array_equal(train_image(image, [0, i], config), plain) for i in range(16)]
   for i in range(16):
     expected = plain[:, ::-1] if flipped[i] else plain
-    np.testing.assert_allclose(ip.preprocess_train(image, [0, i], config), expected, atol=1e-5)
+    np.testing.assert_array_equal(train_image(image, [0, i], config), expected)
   assert 3 <= sum(flipped) <= 13
 
 
@@ -140,16 +147,15 @@ def test_jpeg_window_decoding_matches_decode_then_crop(folder):
   encoded = tf.io.encode_jpeg(decoded, quality=100, chroma_downsampling=False)
   as_decoded = tf.io.decode_jpeg(encoded)
   for i in range(4):
-    np.testing.assert_allclose(ip.preprocess_train(encoded, [0, i], config),
-                               ip.preprocess_train(as_decoded, [0, i], config), atol=1e-5)
-  np.testing.assert_allclose(ip.preprocess_eval(encoded, config),
-                             ip.preprocess_eval(as_decoded, config), atol=1e-5)
+    np.testing.assert_array_equal(train_image(encoded, [0, i], config),
+                                  train_image(as_decoded, [0, i], config))
+  np.testing.assert_array_equal(eval_image(encoded, config), eval_image(as_decoded, config))
 
 
 def test_inception_window_falls_back_to_the_central_crop():
   # A 10×200 strip: no crop of area >= 8 % has an aspect ratio within [3/4, 4/3].
-  y, x, h, w = ip._inception_window(tf.constant(10), tf.constant(200), tf.constant([0, 1]),
-                                    0.08, (3 / 4, 4 / 3))
+  y, x, h, w = image_ops._inception_window(tf.constant(10), tf.constant(200),
+                                           tf.constant([0, 1]), 0.08, (3 / 4, 4 / 3))
   assert (int(y), int(x), int(h), int(w)) == (0, (200 - 13) // 2, 10, 13)
 
 
@@ -158,8 +164,8 @@ def test_resume_equals_the_tail_of_an_uninterrupted_run(folder):
   full = take(ip.train_batches(config, 5), 7)  # 35 examples: crosses two epochs of 12
   resumed = take(ip.train_batches(config, 5, start_step=4), 3)
   for a, b in zip(full[4:], resumed):
-    np.testing.assert_array_equal(a['image'], b['image'])
-    np.testing.assert_array_equal(a['label'], b['label'])
+    for key in ('image', 'label', 'index'):  # the index: the same float augmentation
+      np.testing.assert_array_equal(a[key], b[key])
   # Each epoch is a new permutation of all 12 examples, drawn from the seed.
   config.augment.update(crop='none', flip=False, pca_lighting=0.0, color_jitter=0.0)
   batches = take(ip.train_batches(config, 6), 4)
@@ -187,25 +193,6 @@ def test_tfds_epochs_are_seeded_permutations_and_resume(fashion):
   assert not np.array_equal(images[:10], images[10:20])
 
 
-def test_pca_lighting_noise_has_the_given_std():
-  grey = tf.fill([2, 2, 3], 0.5)
-  ds = tf.data.Dataset.range(4000).map(lambda i: ip.pca_lighting(grey, tf.stack([7, i]), 0.1))
-  offsets = next(iter(ds.batch(4000))).numpy()[:, 0, 0] - 0.5
-  alpha = offsets @ np.asarray(ip.EIGVEC) / np.asarray(ip.EIGVAL)  # project on the eigenvectors
-  np.testing.assert_allclose(alpha.std(axis=0), 0.1, rtol=0.1)
-  np.testing.assert_allclose(alpha.mean(axis=0), 0, atol=0.01)
-
-
-def test_pipeline_adds_one_lighting_offset_per_image(folder):
-  config = make_config(folder)
-  plain = next(ip.train_batches(config, 4))['image']
-  config.augment.pca_lighting = 0.1
-  lit = next(ip.train_batches(config, 4))['image']
-  diff = (lit - plain).reshape(4, -1, 3)
-  np.testing.assert_allclose(diff, np.broadcast_to(diff[:, :1], diff.shape), atol=1e-4)
-  assert np.abs(diff[:, 0]).max() > 1e-3
-
-
 def test_eval_covers_every_example_once(folder):
   config = make_config(folder)
   batches = list(ip.eval_batches(config, 3))
@@ -227,7 +214,7 @@ def test_eval_of_a_tfds_split(fashion):
   images, labels = arrays['test']
   seen = []
   for b in batches:
-    pixels = np.round((b['image'] * 0.3530 + 0.2860) * 255).astype(np.uint8)[..., 0]
+    pixels = b['image'][..., 0]
     for image, label in zip(pixels[b['mask']], b['label'][b['mask']]):
       (index,) = [i for i in range(7) if np.array_equal(images[i], image)]
       assert labels[index] == label
@@ -261,13 +248,13 @@ def test_shards_are_disjoint_and_cover_the_split(folder, fashion):
 
 def test_clear_errors(folder, fashion, tmp_path):
   with pytest.raises(ValueError, match='not a directory'):
-    ip.dataset_info(make_config(f'folder:{tmp_path}/missing'))
+    sources.dataset_info(make_config(f'folder:{tmp_path}/missing'))
   config = make_config(folder)
   config.eval_split = 'test'
   with pytest.raises(ValueError, match=r"no split folder .*test.*splits: \['train', 'val'\]"):
     next(ip.eval_batches(config, 2))
   with pytest.raises(ValueError, match="unknown dataset 'nope'"):
-    ip.dataset_info(make_config('nope'))
+    sources.dataset_info(make_config('nope'))
   config, _ = fashion
   with pytest.raises(ValueError,
                      match="dataset fashion_mnist has no split 'validation'.*test, train"):
@@ -277,33 +264,40 @@ def test_clear_errors(folder, fashion, tmp_path):
   manual = os.path.join(config.data_dir, 'downloads', 'manual')
   with pytest.raises(ValueError, match=f'ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar .*'
                                        f'in {manual}/'):
-    ip.dataset_info(config)
+    sources.dataset_info(config)
 
 
-def test_pad_crop_is_a_shift_with_zeros_of_the_normalised_image():
-  """ResNet's CIFAR augmentation: 4 pixels of zeros (the mean) around the normalised 32×32
-  image, a random 32×32 crop: every output is the image shifted by at most 4 pixels."""
+def test_pad_crop_leaves_the_image_to_the_device_and_centres_fashion_mnist_on_32_by_32():
+  """crop 'pad': the host only centres the image on a zero canvas of the config's size
+  (the shift with zeros happens on the device, after normalisation: test_augment.py)."""
   config = make_config('cifar10', size=32, crop='pad', pad=4, flip=False)
   image = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8))
-  normalised = ip.normalize(tf.cast(image, tf.float32), 'cifar10').numpy()
-  shifts = set()
-  for index in range(40):
-    out = ip.preprocess_train(image, tf.constant([0, index], tf.int64), config).numpy()
-    padded = np.pad(normalised, ((4, 4), (4, 4), (0, 0)))
-    match = [(dy, dx) for dy in range(9) for dx in range(9)
-             if np.allclose(padded[dy:dy + 32, dx:dx + 32], out, atol=1e-5)]
-    assert len(match) == 1
-    shifts.add(match[0])
-  assert len(shifts) > 10  # random positions, not one
-  eval_out = ip.preprocess_eval(image, config).numpy()
-  np.testing.assert_allclose(eval_out, normalised, atol=1e-5)  # evaluation: the image itself
-
-
-def test_pad_crop_centres_fashion_mnist_on_32_by_32():
+  np.testing.assert_array_equal(train_image(image, [0, 5], config), image.numpy())
+  np.testing.assert_array_equal(eval_image(image, config), image.numpy())
   config = make_config('fashion_mnist', size=32, crop='pad', pad=4, flip=False)
   image = tf.fill((28, 28, 1), tf.constant(255, tf.uint8))
-  out = ip.preprocess_eval(image, config).numpy()[..., 0]
-  white, black = (float(ip.normalize(v, 'fashion_mnist')[0]) for v in (255.0, 0.0))
-  np.testing.assert_allclose(out[2:30, 2:30], white, rtol=1e-6)
-  np.testing.assert_allclose(out[:2], black, rtol=1e-6)
-  assert ip.preprocess_train(image, tf.constant([0, 1], tf.int64), config).shape == (32, 32, 1)
+  out = eval_image(image, config)[..., 0]
+  assert (out[2:30, 2:30] == 255).all() and not out[:2].any() and not out[:, 30:].any()
+  assert image_ops.train_image(image, tf.constant([0, 1], tf.int64), config, 1).shape == (
+      32, 32, 1)
+
+
+def test_dct_domain_downscaling_decodes_a_large_window_at_a_fraction():
+  """A window at least r × the output side decodes at 1/r in libjpeg's DCT domain: the result
+  is the r×-smaller window (libjpeg's own scaled decode of the full image, cropped), and it
+  resizes to what the full-size window gives, up to the two filters' difference."""
+  rng = np.random.default_rng(4)
+  smooth = tf.image.resize(rng.integers(0, 256, (16, 24, 3)).astype(np.float32), (256, 384))
+  encoded = tf.io.encode_jpeg(tf.cast(smooth, tf.uint8), quality=95,
+                             chroma_downsampling=False)  # 4:4:4: no upsampling at the edges
+  window = lambda h, w: (16, 40, 200, 200)  # noqa: E731
+  for out_side, ratio in ((100, 2), (50, 4), (25, 8), (101, 1)):
+    got = image_ops.decode_window(encoded, window, 3, out_side).numpy()
+    assert got.shape == (200 // ratio, 200 // ratio, 3)
+    scaled = tf.io.decode_jpeg(encoded, ratio=ratio).numpy()
+    np.testing.assert_array_equal(
+        got, scaled[16 // ratio:16 // ratio + 200 // ratio, 40 // ratio:40 // ratio + 200 // ratio])
+  full = image_ops.decode_window(encoded, window, 3, 1000)  # no downscaling
+  fast = image_ops.resize(image_ops.decode_window(encoded, window, 3, 50), (50, 50), False)
+  slow = image_ops.resize(full, (50, 50), True)
+  assert np.abs(fast.numpy().astype(int) - slow.numpy()).mean() < 2  # of 255

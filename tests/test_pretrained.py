@@ -10,7 +10,7 @@ from PIL import Image
 
 import cnn_arch
 from cnn_arch import torchvision_weights, weights
-from cnn_train import evaluation, input_pipeline, prediction, pretrained, sharding, trainer
+from cnn_train import augment, evaluation, prediction, pretrained, sharding, sources, trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,8 @@ def test_converted_torchvision_run_evaluates_and_predicts_as_torchvision(folder,
     for file in sorted(os.listdir(folder / 'val' / name)):
       paths.append(str(folder / 'val' / name / file))
       labels.append(label)
-  images = np.stack([prediction.load_image(p, config) for p in paths])
+  images = np.stack([prediction.load_image(p, config) for p in paths])  # uint8, as the host makes
+  images = np.asarray(augment.normalize(images, config.dataset))  # as the device does
   with torch.no_grad():
     theirs = net(torch.from_numpy(images.transpose(0, 3, 1, 2))).softmax(-1).numpy()
   result = evaluation.evaluate_checkpoint(workdir)
@@ -137,7 +138,7 @@ def test_fine_tuning_starts_from_the_source_and_reinitialises_the_classifier(
   _, source_variables, _ = pretrained.load_variables(source)
 
   config = tiny_config(dataset=f'folder:{two_class_folder}', init_from=source, max_steps=2)
-  info = input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   init, _ = trainer.train_state_of(config, info, sharding.create_mesh(None, 1))
   fresh = init(jax.random.key(0))
   started = pretrained.init_from(fresh, config, info.num_classes)
@@ -158,7 +159,7 @@ def test_init_from_errors_are_one_line(tiny_config, tmp_path):
   config.model.name = 'nin'
   with pytest.raises(ValueError, match='holds lenet5, not nin'):
     pretrained.init_from(None, config, 3)
-  grey = input_pipeline.DatasetInfo(3, 0, 0, 1)  # the source saw RGB images
+  grey = sources.DatasetInfo(3, 0, 0, 1)  # the source saw RGB images
   init, _ = trainer.train_state_of(tiny_config(), grey, sharding.create_mesh(None, 1))
   with pytest.raises(ValueError, match=r'params/c1/kernel has shape \(5, 5, 3, 6\), the '
                                        r"model's is \(5, 5, 1, 6\)"):

@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cnn_train import input_pipeline, optim, trainer
+from cnn_train import input_pipeline, sources, optim, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -330,7 +330,7 @@ def test_damaged_and_non_image_files_of_a_folder_are_skipped_and_counted(folder,
   (root / 'train' / 'bee' / 'empty.jpg').write_bytes(b'')
   (root / 'train' / 'cat' / 'notes.jpg').write_text('not an image')
   config = tiny(steps=3, dataset=f'folder:{root}')
-  assert input_pipeline.dataset_info(config).num_train == 24
+  assert sources.dataset_info(config).num_train == 24
   assert 'skipped 3 of 27 files' in capsys.readouterr().err
   result = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert result['val_examples'] == 7

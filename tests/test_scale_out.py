@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnn_train import runtime, sharding, trainer
+from cnn_train import runtime, sharding, sources, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,13 +114,14 @@ import json
 import jax
 import numpy as np
 
-from cnn_train import input_pipeline, sharding, trainer
+from cnn_train import sources, sharding, trainer
 from configs import alexnet
 
 rng = np.random.default_rng(0)
-batches = [{'image': rng.standard_normal((8, 67, 67, 3), np.float32),
-            'label': rng.integers(0, 10, 8).astype(np.int32)} for _ in range(2)]
-info = input_pipeline.DatasetInfo(10, 1000, 100, 3)
+batches = [{'image': rng.integers(0, 256, (8, 67, 67, 3), np.uint8),
+            'label': rng.integers(0, 10, 8).astype(np.int32),
+            'index': np.arange(8 * i, 8 * i + 8, dtype=np.uint32)} for i in range(2)]
+info = sources.DatasetInfo(10, 1000, 100, 3)
 start = None
 
 def train(devices, towers):
@@ -206,6 +207,6 @@ def test_a_model_axis_the_model_cannot_use_is_named(tiny_config):
     sharding.create_mesh(jax.devices()[:2], 3)
   mesh = sharding.create_mesh(jax.devices()[:2], 2)
   config = tiny_config(model_axis=2)
-  info = trainer.input_pipeline.dataset_info(config)
+  info = sources.dataset_info(config)
   with pytest.raises(ValueError, match="model_axis=2: lenet5 has no layer split over the 'model'"):
     trainer.train_state_of(config, info, mesh)

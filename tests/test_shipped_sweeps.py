@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from cnn_train import input_pipeline, sweep
+from cnn_train import sources, sweep
 from configs import common
 from test_input_pipeline import write_idx
 
@@ -27,7 +27,7 @@ def fashion_dir(tmp_path_factory):
   old = os.environ.get('FASHION_MNIST_DIR')
   os.environ['FASHION_MNIST_DIR'] = str(src)
   try:
-    input_pipeline.dataset_info(config)  # prepared once, before variants run side by side
+    sources.dataset_info(config)  # prepared once, before variants run side by side
   finally:
     if old is None:
       del os.environ['FASHION_MNIST_DIR']

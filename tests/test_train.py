@@ -38,10 +38,18 @@ def test_train_writes_metrics_checkpoints_and_counts_every_eval_example(tiny_con
 
 
 def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
+  """Bit for bit, with every random augmentation on: crop and flip on the host, PCA lighting
+  and colour jitter on the device."""
   straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
-  trainer.train_and_evaluate(tiny_config(max_steps=10), straight)
-  trainer.train_and_evaluate(tiny_config(max_steps=4), stopped)  # mid-epoch stop
-  trainer.train_and_evaluate(tiny_config(max_steps=10), stopped)
+
+  def config(steps):
+    c = tiny_config(max_steps=steps)
+    c.augment.update(crop='inception', flip=True, pca_lighting=0.1, color_jitter=0.4)
+    return c
+
+  trainer.train_and_evaluate(config(10), straight)
+  trainer.train_and_evaluate(config(4), stopped)  # mid-epoch stop
+  trainer.train_and_evaluate(config(10), stopped)
   (step_a, a), (step_b, b) = final_state(straight), final_state(stopped)
   assert step_a == step_b == 10
   jax.tree.map(np.testing.assert_array_equal, a, b)
