@@ -1,11 +1,14 @@
 """Our input pipeline (tf.data) against a plain Pillow loop, AlexNet's augmentation, same files.
 
     .venv/bin/python benchmarks/input_pipeline_vs_pillow.py PATH [--images 1000] [--batch 128]
+        [--repeats 2] [--checkout DIR]
 
-PATH is an ImageFolder tree (PATH/train/<class>/*.jpg), e.g. imagenette2-224. Both sides: decode
-the JPEG, resize the shorter side to 256, take a random 227×227 crop, mirror at random, scale to
-float32. Pillow runs in this one process, one image after another; ours is
-`python bench.py --input` (every core tf.data wants, with PCA lighting on top).
+PATH is an ImageFolder tree (PATH/train/<class>/*.jpg), e.g. imagenette2-224. Both sides do the
+host's work of a training image: decode the JPEG, resize the shorter side to 256 (ours: the
+227 × 256/short window of it), take a random 227×227 crop, mirror at random, as uint8 (the
+float work runs on the devices). Pillow runs in this one process, one image after another; ours
+is `python bench.py --input` (every core tf.data wants). The two alternate `--repeats` times;
+`--checkout DIR` times the pipeline of another checkout of this project (an older commit) too.
 """
 import argparse
 import glob
@@ -34,9 +37,21 @@ def pillow_images_per_s(paths, size=227, resize=256):
     image = image.crop((left, top, left + size, top + size))
     if rng.random() < 0.5:
       image = image.transpose(Image.FLIP_LEFT_RIGHT)
-    np.asarray(image, np.float32) / 255.0
+    np.asarray(image)
   wall, cpu = time.perf_counter() - start, time.process_time() - cpu
   return len(paths) / wall, cpu / wall
+
+
+def ours(root, path, batch, steps):
+  """images/s, cores busy, images/s per core of `root`'s pipeline (its bench command)."""
+  command = ([sys.executable, 'bench.py'] if os.path.exists(os.path.join(root, 'bench.py'))
+             else [sys.executable, '-m', 'cnn_train.bench'])  # commits before bench.py
+  out = subprocess.run([*command, '--model=alexnet', f'--batch={batch}', f'--steps={steps}',
+                        f'--input=folder:{os.path.abspath(path)}', '--json'],
+                       cwd=root, check=True, capture_output=True, text=True,
+                       env={**os.environ, 'PYTHONPATH': root}).stdout
+  result = json.loads(out.strip().splitlines()[-1])
+  return result['images_per_s'], result['cores'], result['images_per_s_per_core']
 
 
 def main():
@@ -45,24 +60,26 @@ def main():
   parser.add_argument('path')
   parser.add_argument('--images', type=int, default=1000, help='images for the Pillow loop')
   parser.add_argument('--batch', type=int, default=128)
+  parser.add_argument('--repeats', type=int, default=2)
+  parser.add_argument('--checkout', help='another checkout of this project to time as well')
   args = parser.parse_args()
   paths = sorted(glob.glob(os.path.join(args.path, 'train', '*', '*')))
   paths = random.Random(0).sample(paths, min(args.images, len(paths)))
-  pillow, pillow_cores = pillow_images_per_s(paths)
   steps = max(args.images // args.batch, 5)
-  out = subprocess.run([sys.executable, 'bench.py', '--model=alexnet',
-                        f'--batch={args.batch}', f'--steps={steps}',
-                        f'--input=folder:{os.path.abspath(args.path)}', '--json'],
-                       cwd=ROOT, check=True, capture_output=True, text=True).stdout
-  ours = json.loads(out.strip().splitlines()[-1])
-  print(f'{os.cpu_count()} cores\n')
-  print('| pipeline | images/s | cores busy | images/s per core |')
-  print('|---|---:|---:|---:|')
-  print(f'| Pillow loop | {pillow:.0f} | {pillow_cores:.2f} | {pillow / pillow_cores:.0f} |')
-  print(f'| ours (tf.data) | {ours["images_per_s"]:.0f} | {ours["cores"]:.2f} | '
-        f'{ours["images_per_s_per_core"]:.0f} |')
-  print(f'\nours ÷ Pillow: {ours["images_per_s"] / pillow:.2f}× images/s, '
-        f'{ours["images_per_s_per_core"] / (pillow / pillow_cores):.2f}× per core')
+  sides = {'ours': ROOT} | ({'checkout': os.path.abspath(args.checkout)} if args.checkout else {})
+  rows = []
+  for repeat in range(args.repeats):
+    pillow, cores = pillow_images_per_s(paths)
+    rows.append(('Pillow loop', repeat, pillow, cores, pillow / cores))
+    for name, root in sides.items():
+      rows.append((name, repeat, *ours(root, args.path, args.batch, steps)))
+  print(f'{os.cpu_count()} cores, {len(paths)} images of {args.path}\n')
+  print('| pipeline | run | images/s | cores busy | images/s per core | ÷ Pillow per core |')
+  print('|---|---:|---:|---:|---:|---:|')
+  for name, repeat, speed, cores, per_core in rows:
+    pillow_per_core = next(r[4] for r in rows if r[0] == 'Pillow loop' and r[1] == repeat)
+    print(f'| {name} | {repeat + 1} | {speed:.0f} | {cores:.2f} | {per_core:.0f} | '
+          f'{per_core / pillow_per_core:.2f}× |')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Our jitted train step against PyTorch's eager one, same architecture, batch and threads.
 
-    .venv/bin/pip install torch==2.13.0          # for this script only, not a project requirement
+    ./setup.sh --test       # torch is a test requirement (the release measured: 2.14.1)
     .venv/bin/python benchmarks/pytorch_train_step.py [--steps 3] [--threads 2] [--models alexnet,...]
 
 Both sides: SGD with momentum 0.9 and weight decay 5e-4, softmax cross-entropy, float32, a
@@ -10,7 +10,8 @@ same; its alexnet and googlenet are not: other widths, BatchNorm, no LRN), inclu
 GoogLeNet's auxiliary classifiers and their 0.3-weighted losses, which our googlenet config
 trains too. PyTorch runs in both of its layouts, NCHW (its default) and channels-last (NHWC,
 ours; oneDNN's faster one on CPUs for some nets), and the ratio is against the faster. Ours is
-`python bench.py` in a subprocess (the step train.py runs).
+`python bench.py` in a subprocess (the step train.py runs: from a uint8 batch, normalised and
+augmented on the device, while PyTorch's step is given float32 images ready for the network).
 """
 import argparse
 import json

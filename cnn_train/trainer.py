@@ -165,6 +165,7 @@ class Stopped(Exception):
 
 DIVERGED = 3  # exit code of a run stopped by a NaN or Inf loss
 MAX_SKIPPED_IN_A_ROW = 100  # skip_nonfinite_steps gives up after this many
+INPUT_BOUND = 0.5  # a log line says input-bound when the loop waits for batches more than this
 
 
 @contextlib.contextmanager
@@ -240,6 +241,7 @@ def train_and_evaluate(config, workdir, devices=None):
   bar = tqdm.tqdm(total=total_steps, initial=start, unit='step', dynamic_ncols=True,
                   disable=not sys.stderr.isatty() or jax.process_index() > 0)
   pending, last_time, last_step, skipped_in_a_row = [], time.time(), start, 0
+  input_wait = 0.0  # seconds the loop waited for the next batch since the last log step
 
   def save(step, monitor=None, eval_pending=False):
     checkpoints.save(manager, state, {
@@ -249,7 +251,7 @@ def train_and_evaluate(config, workdir, devices=None):
   def flush(step):
     """Bring the pending step metrics to the host (the only wait for the device between evals),
     log their mean and stop at a non-finite loss."""
-    nonlocal pending, last_time, last_step, skipped_in_a_row
+    nonlocal pending, last_time, last_step, skipped_in_a_row, input_wait
     pending, now = jax.device_get(pending), time.time()
     for offset, metrics in enumerate(pending):
       skipped_in_a_row = skipped_in_a_row + 1 if metrics['nonfinite'] else 0
@@ -261,16 +263,20 @@ def train_and_evaluate(config, workdir, devices=None):
                                        skipped=skipped_in_a_row), DIVERGED)
     summary = {k: np.mean([m[k] for m in pending]) for k in pending[0] if k != 'nonfinite'}
     summary['images_per_s'] = (step - last_step) * config.batch_size / (now - last_time)
+    # The share of the time the host waited for input; the rest it waited for the devices.
+    summary['input_wait'] = min(input_wait / (now - last_time), 1.0)
+    input_bound = summary['input_wait'] > INPUT_BOUND
     if config.skip_nonfinite_steps:
       summary['skipped_steps'] = sum(m['nonfinite'] for m in pending)
     log.write(step, step / steps_per_epoch, summary)
+    waited = f'{100 * summary["input_wait"]:.0f}%' + (' input-bound' if input_bound else '')
     bar.set_postfix(loss=f'{summary["train_loss"]:.4f}', img_s=f'{summary["images_per_s"]:.0f}',
-                    refresh=False)
+                    input=waited, refresh=False)
     if bar.disable:
       say(f'step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss '
           f'{summary["train_loss"]:.4f} lr {summary["lr"]:.2e} '
-          f'{summary["images_per_s"]:.0f} images/s')
-    pending, last_time, last_step = [], now, step
+          f'{summary["images_per_s"]:.0f} images/s, waiting for input {waited}')
+    pending, last_time, last_step, input_wait = [], now, step, 0.0
 
   def evaluate_and_save(step):
     """The periodic (and final) eval: plateau schedule, log, checkpoint. None if a stop request
@@ -308,7 +314,10 @@ def train_and_evaluate(config, workdir, devices=None):
         if result is None:
           raise stopped(start)
       for step in range(start + 1, total_steps + 1):
-        state, metrics = train_step(state, next(batches))
+        waiting = time.perf_counter()
+        batch = next(batches)
+        input_wait += time.perf_counter() - waiting
+        state, metrics = train_step(state, batch)
         pending.append(metrics)
         bar.update(1)
         evaluating = step % eval_every == 0 or step == total_steps

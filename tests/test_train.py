@@ -4,13 +4,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cnn_train import trainer
+from cnn_train import input_pipeline, trainer
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -146,3 +147,24 @@ def test_tensorflow_imported_first_prints_no_cpp_lines():
                         'input_pipeline.tf.constant(1).numpy(); import cnn_train.trainer'],
                        capture_output=True, text=True, cwd=ROOT, env=env)
   assert out.returncode == 0 and out.stderr == '' and out.stdout == ''
+
+
+def test_log_lines_say_how_much_of_the_time_waited_for_input(tiny_config, tmp_path,
+                                                              monkeypatch, capsys):
+  """A pipeline made slow (0.3 s a batch, far more than LeNet-5's step) shows as input-bound."""
+  real = input_pipeline.train_batches
+
+  def slow(*args, **kwargs):
+    for batch in real(*args, **kwargs):
+      time.sleep(0.3)
+      yield batch
+
+  monkeypatch.setattr(input_pipeline, 'train_batches', slow)
+  trainer.train_and_evaluate(tiny_config(max_steps=9, log_every_steps=3), str(tmp_path / 'run'))
+  waits = [json.loads(line)['input_wait'] for line in open(tmp_path / 'run' / 'metrics.jsonl')
+           if 'input_wait' in line]
+  # The first interval also holds the compilation of the step.
+  assert len(waits) == 3 and 0 < waits[0] <= 1 and all(0.5 < w <= 1 for w in waits[1:])
+  lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith('step ')]
+  assert len(lines) == 3 and all(l.endswith('input-bound') for l in lines[1:]), lines
+  assert re.search(r'waiting for input \d+%', lines[0])
