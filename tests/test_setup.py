@@ -82,9 +82,10 @@ def test_driver_580_installs_cuda13(tmp_path):
   assert '-m pip uninstall -qq -y jax-cuda12-plugin jax-cuda12-pjrt' in calls
 
 
-def test_driver_550_installs_cuda12(tmp_path):
-  proc, calls = run_setup(tmp_path, driver='550.54.14')
-  assert choice_line(proc) == ("setup.sh: NVIDIA driver 550.54.14 found: installing JAX's CUDA 12"
+@pytest.mark.parametrize('driver', ['525.60.13', '550.54.14', '575.57.08'])
+def test_drivers_525_to_579_install_cuda12(tmp_path, driver):
+  proc, calls = run_setup(tmp_path, driver=driver)
+  assert choice_line(proc) == (f"setup.sh: NVIDIA driver {driver} found: installing JAX's CUDA 12"
                                ' build (jax[cuda12]); --jax=cpu to skip')
   assert_installs(calls, 'requirements.txt', 'cuda12')
 
@@ -97,9 +98,10 @@ def test_driver_580_with_a_gpu_older_than_turing_installs_cuda12(tmp_path):
   assert_installs(calls, 'requirements.txt', 'cuda12')
 
 
-def test_driver_470_is_too_old_so_cpu(tmp_path):
-  proc, calls = run_setup(tmp_path, driver='470.82.01')
-  assert choice_line(proc) == ("setup.sh: NVIDIA driver 470.82.01 is too old for JAX's CUDA"
+@pytest.mark.parametrize('driver', ['470.82.01', '520.61.05'])
+def test_drivers_before_525_are_too_old_so_cpu(tmp_path, driver):
+  proc, calls = run_setup(tmp_path, driver=driver)
+  assert choice_line(proc) == (f"setup.sh: NVIDIA driver {driver} is too old for JAX's CUDA"
                                " builds (they need >= 525): installing JAX's CPU build")
   assert_installs(calls, 'requirements.txt', 'cpu')
 
