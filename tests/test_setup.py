@@ -42,7 +42,7 @@ def run_setup(tmp_path, *flags, driver=None, cap='8.9', smi_fails=False):
             ' communicate with the NVIDIA driver."\nexit 9\n')
   elif driver is not None:
     _script(bin_dir / 'nvidia-smi', f'case "$1" in\n'
-            f'  --query-gpu=driver_version) echo {driver}; echo {driver} ;;\n'
+            f"  --query-gpu=driver_version) echo '{driver}'; echo '{driver}' ;;\n"
             f'  --query-gpu=compute_cap) echo 9.0; echo {cap} ;;\n'
             f'  *) exit 6 ;;\nesac\n')
   log = tmp_path / 'pip.log'
@@ -106,9 +106,10 @@ def test_drivers_before_525_are_too_old_so_cpu(tmp_path, driver):
   assert_installs(calls, 'requirements.txt', 'cpu')
 
 
-@pytest.mark.parametrize('smi_fails', [False, True], ids=['no-nvidia-smi', 'failing-nvidia-smi'])
-def test_no_driver_so_cpu(tmp_path, smi_fails):
-  proc, calls = run_setup(tmp_path, smi_fails=smi_fails)
+@pytest.mark.parametrize('driver, smi_fails', [(None, False), (None, True), ('[N/A]', False)],
+                         ids=['no-nvidia-smi', 'failing-nvidia-smi', 'no-version'])
+def test_no_driver_so_cpu(tmp_path, driver, smi_fails):
+  proc, calls = run_setup(tmp_path, driver=driver, smi_fails=smi_fails)
   assert choice_line(proc) == ("setup.sh: no NVIDIA driver found (nvidia-smi): installing JAX's"
                                ' CPU build')
   assert_installs(calls, 'requirements.txt', 'cpu')
