@@ -74,10 +74,12 @@ def assert_installs(calls, requirements, build):
     assert jax_installs[0] > first
 
 
-def test_driver_580_installs_cuda13(tmp_path):
+def test_driver_580_installs_cuda13_and_says_so_as_the_readme_shows(tmp_path):
   proc, calls = run_setup(tmp_path, driver=DRIVER_580)
-  assert choice_line(proc) == ("setup.sh: NVIDIA driver 580.65.06 found: installing JAX's CUDA 13"
-                               ' build (jax[cuda13]); --jax=cpu to skip')
+  line = choice_line(proc)
+  assert line == ("setup.sh: NVIDIA driver 580.65.06 found: installing JAX's CUDA 13 build"
+                  ' (jax[cuda13]); --jax=cpu to skip')
+  assert f'\n{line}\n' in (REPO / 'README.md').read_text()
   assert_installs(calls, 'requirements.txt', 'cuda13')
   assert '-m pip uninstall -qq -y jax-cuda12-plugin jax-cuda12-pjrt' in calls
 
