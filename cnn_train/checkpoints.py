@@ -77,7 +77,7 @@ def restore_latest(manager, abstract_state):
       error = None
     except Exception as e:  # orbax and tensorstore raise ValueError, OSError, JSONDecodeError...
       error = e
-    if sharding.on_any_process(error is not None):
+    if sharding.on_any_process(error is not None, f'restore {step}'):
       failed.append((step, error or RuntimeError('it failed to restore on another process')))
       continue
     for bad, error in failed:

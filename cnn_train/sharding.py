@@ -3,11 +3,12 @@ except where a model annotates an axis 'tower' (flax logical partitioning), whic
 'model'. With the default model axis of 1 this is plain data parallelism; AlexNet's towers=2
 puts each tower's kernels and activations on its own device of a pair."""
 import collections
+import itertools
 
 import flax.linen as nn
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
+from jax._src import distributed  # its client: the coordination service
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 # Logical axis names used by the models → mesh axes.
@@ -57,13 +58,36 @@ def check_batch_size(batch_size, mesh):
                      f'use a multiple of {replicas}')
 
 
-def on_any_process(flag):
+STOP_CHECK_TIMEOUT_S = 1800  # how long a process waits at a check for the others
+_checks = itertools.count()  # this process's checks so far; every process makes the same ones
+
+
+def on_any_process(flag, what='check'):
   """Whether `flag` is true on any process: for decisions that every process must take alike
-  (stop at this step, skip this checkpoint). A tiny all-gather in a multi-process run, which
-  waits for the devices; nothing otherwise."""
+  (stop at this step, skip this checkpoint). Like a collective, every process must make the
+  same calls in the same order; `what` ('step 40') names the call in the keys and errors.
+
+  In a multi-process run an exchange over JAX's coordination service (the key-value store of
+  the runtime jax.distributed.initialize starts), between the hosts only: each process writes
+  its flag under a key of this check, then reads every process's. No device collective, so no
+  wait for the devices; the processes wait for each other. Nothing otherwise.
+  """
   if jax.process_count() == 1:
     return bool(flag)
-  return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+  client = distributed.global_state.client
+  n = next(_checks)  # keys unique to the check; a run's store lives and dies with its processes
+  key = f'cnn_zoo/on_any_process/{n}/{what.replace("/", "_")}'
+  client.key_value_set(f'{key}/{jax.process_index()}', str(int(bool(flag))))
+  flags = []
+  for i in range(jax.process_count()):
+    try:
+      flags.append(client.blocking_key_value_get(f'{key}/{i}', STOP_CHECK_TIMEOUT_S * 1000))
+    except jax.errors.JaxRuntimeError:
+      raise RuntimeError(f'process {i} did not reach {what} (check {n}) within '
+                         f'{STOP_CHECK_TIMEOUT_S} s; is it stuck?') from None
+  if n >= 2 and jax.process_index() == 0:  # to be here, every process has read check n - 2
+    client.key_value_delete(f'cnn_zoo/on_any_process/{n - 2}')
+  return '1' in flags
 
 
 def to_global(batch, mesh):

@@ -20,6 +20,7 @@ from cnn_train import (augment, checkpoints, input_pipeline, optim, pretrained, 
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 MONITORS = ('val_error', 'val_loss')
+EVAL_BATCHES_PER_STOP_CHECK = 16  # in a multi-process run; every batch in a single process
 
 
 def check_config(config):
@@ -95,13 +96,15 @@ class MetricsLog:
 
 def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=lambda: False):
   """Loss, top-1, top-5 over every example of the split exactly once (padded, masked; each
-  process reads its own shard); None if `stop()` becomes true on the way."""
+  process reads its own shard); None if `stop()` becomes true on the way (asked before every
+  batch, or every EVAL_BATCHES_PER_STOP_CHECK-th in a multi-process run: every process has as
+  many batches, so all ask at the same ones)."""
   local_batch = config.batch_size // jax.process_count()
   batches = input_pipeline.eval_batches(config, local_batch, split, jax.process_index(),
                                         jax.process_count(), crops)
-  totals = None
-  for batch in sharding.prefetch(batches, mesh):
-    if stop():
+  totals, every = None, 1 if jax.process_count() == 1 else EVAL_BATCHES_PER_STOP_CHECK
+  for i, batch in enumerate(sharding.prefetch(batches, mesh)):
+    if i % every == 0 and stop():
       return None
     sums = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
@@ -283,7 +286,7 @@ def train_and_evaluate(config, workdir, devices=None):
     cut it short; the checkpoint then says so and the resumed run evaluates first."""
     nonlocal state, plateau, last_time
     result = evaluate(eval_step, state, config, mesh,
-                      stop=lambda: sharding.on_any_process(stop))
+                      stop=lambda: sharding.on_any_process(stop, f'eval at step {step}'))
     if result is None:
       save(step, eval_pending=True)
       return None
@@ -322,8 +325,13 @@ def train_and_evaluate(config, workdir, devices=None):
         bar.update(1)
         evaluating = step % eval_every == 0 or step == total_steps
         checkpointing = step % config.checkpoint_every_steps == 0
-        # A signal reaches a cluster's processes at different moments; all stop at one step.
-        stopping = sharding.on_any_process(stop)
+        # A signal reaches a cluster's processes at different moments; all stop at one step,
+        # agreed at the log, eval and checkpoint steps, where the loop waits anyway (a single
+        # process stops at once). Not JAX's reached_preemption_sync_point: it hears SIGTERM only
+        # through its own handler, which stop_requests replaces, and never Ctrl-C.
+        check = step % config.log_every_steps == 0 or evaluating or checkpointing
+        stopping = (check or jax.process_count() == 1) and sharding.on_any_process(
+            stop, f'step {step}')
         if step % config.log_every_steps == 0 or evaluating or checkpointing or stopping:
           flush(step)
         if evaluating:

@@ -108,6 +108,118 @@ def test_two_processes_train_as_one_and_stop_together(folder, tmp_path):
   assert '(7 examples)' in results[0][0]  # the 7 validation images, 4 + 3, counted once
 
 
+AGREE = '''
+import json
+import sys
+
+import jax
+from jax._src import distributed
+
+jax.distributed.initialize(f'localhost:{sys.argv[1]}', 2, int(sys.argv[2]))
+from cnn_train import sharding  # noqa: E402
+
+me, client = jax.process_index(), distributed.global_state.client
+results = [sharding.on_any_process(me == 1, 'only process 1'),
+           sharding.on_any_process(False, 'neither'),
+           sharding.on_any_process(me == 0, 'only process 0'),
+           sharding.on_any_process(True, 'both')]
+client.wait_at_barrier('all read', 60_000)
+keys = sorted(key for key, _ in client.key_value_dir_get('cnn_zoo/'))
+sharding.STOP_CHECK_TIMEOUT_S, error = 1, None
+if me == 1:  # a check process 0 never makes
+  try:
+    sharding.on_any_process(True, 'step 7')
+  except RuntimeError as e:
+    error = str(e)
+print(json.dumps({'results': results, 'keys': keys, 'error': error}))
+'''
+
+
+def run_two(script, tmp_path, *args, timeout=120):
+  """Two processes of `script`, joined by JAX's distributed runtime: their last stdout lines,
+  as JSON."""
+  path = tmp_path / 'two.py'
+  path.write_text(script)
+  env = {**os.environ, 'PYTHONPATH': ROOT, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  port, logs = str(free_port()), [tmp_path / f'process{i}.log' for i in (0, 1)]
+  processes = [subprocess.Popen([sys.executable, str(path), port, str(i), *map(str, args)],
+                                env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=open(logs[i], 'w'), text=True) for i in (0, 1)]
+  outs = [p.communicate(timeout=timeout) for p in processes]  # stdout: a line or two
+  assert [p.returncode for p in processes] == [0, 0], '\n'.join(
+      log.read_text()[-3000:] for log in logs)
+  return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+
+def test_processes_agree_over_the_coordination_service(tmp_path):
+  """on_any_process over two processes: true on both when the flag is set on either, false on
+  both when on neither; the keys of all but the last two checks are deleted; a process that
+  waits for a check another never makes gets a one-line error."""
+  zero, one = run_two(AGREE, tmp_path)
+  assert zero['results'] == one['results'] == [True, False, True, True]
+  assert zero['keys'] == [f'cnn_zoo/on_any_process/{n}/{what}/{i}'
+                          for n, what in ((2, 'only process 0'), (3, 'both')) for i in (0, 1)]
+  assert zero['error'] is None
+  assert one['error'] == 'process 0 did not reach step 7 (check 4) within 1 s; is it stuck?'
+
+
+COUNTED_TRAINING = '''
+import json
+import os
+import signal
+import sys
+
+import jax
+
+jax.distributed.initialize(f'localhost:{sys.argv[1]}', 2, int(sys.argv[2]))
+from jax.experimental import multihost_utils  # noqa: E402
+
+from cnn_train import input_pipeline, sharding, trainer  # noqa: E402
+from configs import lenet5  # noqa: E402
+
+calls = []
+agree, gather, read = sharding.on_any_process, multihost_utils.process_allgather, (
+    input_pipeline.train_batches)
+sharding.on_any_process = lambda flag, what: calls.append(what) or agree(flag, what)
+multihost_utils.process_allgather = lambda *a, **k: calls.append('all-gather') or gather(*a, **k)
+
+
+def signalled(*args):  # process 1 receives SIGTERM as it reads batch 7, during step 5
+  for i, batch in enumerate(read(*args)):
+    if i == 6 and jax.process_index() == 1:
+      os.kill(os.getpid(), signal.SIGTERM)
+    yield batch
+
+
+input_pipeline.train_batches = signalled
+config = lenet5.get_config(f'dataset=folder:{sys.argv[3]}')
+config.augment.update(crop='none', resize=0, flip=False)
+config.update(image_size=28, batch_size=24, max_steps=12, log_every_steps=4,
+              eval_every_steps=8, checkpoint_every_steps=1000)
+try:
+  trainer.train_and_evaluate(config, sys.argv[4])
+  stopped = None
+except trainer.Stopped as e:
+  stopped = str(e).split(':')[0]
+print(json.dumps({'calls': calls, 'stopped': stopped,
+                  'checkpoints': os.listdir(os.path.join(sys.argv[4], 'checkpoints'))}))
+'''
+
+
+def test_several_processes_agree_at_log_steps_only(folder, tmp_path):
+  """Two processes, a log every 4 steps, an eval every 8: they agree whether to stop at steps 4
+  and 8 and in the eval (over the coordination service), not at every step, and make no
+  all-gather in between (orbax makes its own when it creates the checkpoint manager and when it
+  saves). SIGTERM to one of them during step 5 stops both at step 8, with its checkpoint."""
+  runs = run_two(COUNTED_TRAINING, tmp_path, folder, tmp_path / 'run', timeout=240)
+  for run in runs:
+    calls, checks = run['calls'], [c for c in run['calls'] if c != 'all-gather']
+    assert checks == ['step 4', 'step 8', 'eval at step 8']
+    assert calls[calls.index(checks[0]):calls.index(checks[-1]) + 1] == checks
+    assert run['stopped'] == 'stopped by SIGTERM at step 8'
+  assert runs[0]['checkpoints'] == ['8']  # one folder, both processes' parts
+
+
 TOWERS = '''
 import json
 
