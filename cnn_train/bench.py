@@ -98,3 +98,10 @@ def input_pipeline(config, steps=20):
   return {'dataset': config.dataset, 'model': config.model.name, 'batch': batch,
           'images_per_s': round(steps * batch / wall, 1), 'cores': round(cpu / wall, 2),
           'images_per_s_per_core': round(steps * batch / cpu, 1)}
+
+
+if __name__ == '__main__':  # the command before bench.py: one line that says where it went
+  import sys
+  print('error: the benchmark command is now `python bench.py ARGS` at the project root (the '
+        'same flags and output)', file=sys.stderr)
+  sys.exit(2)
