@@ -120,3 +120,11 @@ def test_xla_computes_convolutions_itself_after_use_eigen_convolutions(eigen):
                        text=True, timeout=120, check=True).stdout
   assert ' convolution(' in hlo
   assert ('__ynn_fusion' in hlo) != eigen
+
+
+def test_the_old_module_command_says_where_the_benchmark_went():
+  out = subprocess.run([sys.executable, '-m', 'cnn_train.bench', '--model=alexnet'],
+                       capture_output=True, text=True, timeout=60,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert out.returncode == 2 and out.stderr.count('\n') == 1
+  assert 'python bench.py' in out.stderr
