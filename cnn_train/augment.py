@@ -98,9 +98,8 @@ def train_image(image, key, dataset, augment):
 
 def train_images(batch, *, seed, dataset, augment):
   """The batch's uint8 images → float32, each from its example's key (batch['index'])."""
-  keys = jax.vmap(lambda index: example_key(seed, index))(batch['index'])
-  return jax.vmap(lambda image, key: train_image(image, key, dataset, augment))(
-      batch['image'], keys)
+  return jax.vmap(lambda image, index: train_image(image, example_key(seed, index), dataset,
+                                                   augment))(batch['image'], batch['index'])
 
 
 def eval_images(batch, *, dataset):

@@ -7,7 +7,7 @@ import time
 import jax
 import ml_collections
 
-from cnn_train import checkpoints, sources, sharding, trainer
+from cnn_train import checkpoints, sharding, sources, trainer
 
 
 def load_config(workdir):

@@ -102,14 +102,15 @@ def resize(image, size, antialias):
   height, width = size
   if tuple(image.shape[:2]) == (height, width):
     return image
-
-  def resampled():
-    out = tf.image.resize(image, [height, width], method='bilinear', antialias=antialias)
-    return tf.cast(out + 0.5, tf.uint8)  # rounded: bilinear weights keep it within 0..255
-
   shape = tf.shape(image)
-  out = tf.cond((shape[0] == height) & (shape[1] == width), lambda: image, resampled)
+  out = tf.cond((shape[0] == height) & (shape[1] == width), lambda: image,
+                lambda: _bilinear(image, size, antialias))
   return tf.ensure_shape(out, [height, width, image.shape[-1]])
+
+
+def _bilinear(image, size, antialias):
+  out = tf.image.resize(image, size, method='bilinear', antialias=antialias)
+  return tf.cast(out + 0.5, tf.uint8)  # rounded: bilinear weights keep it within 0..255
 
 
 def _train_window(config, seed):
@@ -173,8 +174,7 @@ def ten_crops(image, config, channels):
   size = config.image_size
   height = tf.maximum(tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32), size)
   width = tf.maximum(tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32), size)
-  image = tf.cast(tf.image.resize(image, [height, width], method='bilinear', antialias=True)
-                  + 0.5, tf.uint8)
+  image = _bilinear(image, [height, width], antialias=True)
   corners = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size),
              ((height - size) // 2, (width - size) // 2)]
   crops = [image[y:y + size, x:x + size] for y, x in corners]

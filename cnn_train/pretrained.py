@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
-from cnn_train import checkpoints, sources, optim, sharding
+from cnn_train import checkpoints, optim, sharding, sources
 
 
 def write_run(workdir, config, variables, num_classes, source=None):

@@ -76,10 +76,10 @@ def eval_step(state, batch, images=lambda batch: batch['image']):
   Images of shape [B, K, H, W, C] are K crops of each example (AlexNet's 10-crop test): their
   softmax outputs are averaged.
   """
-  images = images(batch)
-  crops = images.shape[1] if images.ndim == 5 else 1
+  inputs = images(batch)
+  crops = inputs.shape[1] if inputs.ndim == 5 else 1
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
-                          images.reshape((-1, *images.shape[-3:])), train=False)
+                          inputs.reshape((-1, *inputs.shape[-3:])), train=False)
   log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
   if crops > 1:  # log of the mean of the crops' probabilities
     log_probs = jax.nn.logsumexp(log_probs.reshape((-1, crops, log_probs.shape[-1])), axis=1)

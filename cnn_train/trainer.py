@@ -332,7 +332,7 @@ def train_and_evaluate(config, workdir, devices=None):
         check = step % config.log_every_steps == 0 or evaluating or checkpointing
         stopping = (check or jax.process_count() == 1) and sharding.on_any_process(
             stop, f'step {step}')
-        if step % config.log_every_steps == 0 or evaluating or checkpointing or stopping:
+        if check or stopping:
           flush(step)
         if evaluating:
           result = evaluate_and_save(step)

@@ -125,6 +125,7 @@ results = [sharding.on_any_process(me == 1, 'only process 1'),
            sharding.on_any_process(True, 'both')]
 client.wait_at_barrier('all read', 60_000)
 keys = sorted(key for key, _ in client.key_value_dir_get('cnn_zoo/'))
+client.wait_at_barrier('keys read', 60_000)  # before process 1 writes the key of its extra check
 sharding.STOP_CHECK_TIMEOUT_S, error = 1, None
 if me == 1:  # a check process 0 never makes
   try:
@@ -226,7 +227,7 @@ import json
 import jax
 import numpy as np
 
-from cnn_train import sources, sharding, trainer
+from cnn_train import sharding, sources, trainer
 from configs import alexnet
 
 rng = np.random.default_rng(0)
