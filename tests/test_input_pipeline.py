@@ -301,3 +301,32 @@ def test_dct_domain_downscaling_decodes_a_large_window_at_a_fraction():
   fast = image_ops.resize(image_ops.decode_window(encoded, window, 3, 50), (50, 50), False)
   slow = image_ops.resize(full, (50, 50), True)
   assert np.abs(fast.numpy().astype(int) - slow.numpy()).mean() < 2  # of 255
+
+
+def _half_pixel_bilinear(image, height, width):
+  """Bilinear resampling with half-pixel centres (Pillow's, torchvision's), in numpy float64."""
+  def taps(out, size):
+    x = np.clip((np.arange(out) + 0.5) * size / out - 0.5, 0, size - 1)
+    low = np.floor(x).astype(int)
+    return low, np.minimum(low + 1, size - 1), x - low
+  y0, y1, wy = taps(height, image.shape[0])
+  x0, x1, wx = taps(width, image.shape[1])
+  image = image.astype(np.float64)
+  rows = image[y0] * (1 - wy)[:, None, None] + image[y1] * wy[:, None, None]
+  return rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+
+
+def test_training_resize_is_half_pixel_bilinear_and_keeps_an_image_of_its_size():
+  rng = np.random.default_rng(5)
+  image = rng.integers(0, 256, (199, 170, 3), np.uint8)
+  for size in ((227, 227), (120, 90)):  # an enlargement, a shrink by less than 2
+    got = image_ops.resize(tf.constant(image), size, False).numpy()
+    expected = np.floor(_half_pixel_bilinear(image, *size) + 0.5)
+    assert np.abs(got - expected).max() <= 1 and np.mean(got == expected) > 0.99
+  # Of the same size, whether or not its shape is known before the graph runs: unchanged.
+  for antialias in (False, True):
+    unknown = tf.function(lambda x: image_ops.resize(x, (199, 170), antialias),  # noqa: B023
+                          input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    np.testing.assert_array_equal(unknown(tf.constant(image)), image)
+    np.testing.assert_array_equal(image_ops.resize(tf.constant(image), (199, 170), antialias),
+                                  image)
