@@ -3,6 +3,8 @@ import csv
 import json
 import os
 
+import pytest
+
 from cnn_train import sweep
 
 SWEEP = '''"""LeNet-5 activations on a tiny folder"""
@@ -141,6 +143,7 @@ def test_jobs_share_out_the_gpus(tmp_path, monkeypatch, capsys):
                                         {'CUDA_VISIBLE_DEVICES': '7'}]
 
 
+@pytest.mark.slow  # 4 runs (100 s on CI); the device slots are tested above, in the default run
 def test_variants_side_by_side_on_forced_cpu_devices(folder, tmp_path, monkeypatch, capsys):
   """Two variants at once, each on its own 2 CPU devices, summarise as when run one by one."""
   path = tmp_path / 'acts.py'
