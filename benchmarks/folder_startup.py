@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMED = '''
 import sys, time
 from configs import lenet5
-from cnn_train import input_pipeline, sources
+from cnn_train import sources
 config = lenet5.get_config('dataset=folder:' + sys.argv[1])
 start = time.perf_counter()
 info = sources.dataset_info(config)

@@ -1,9 +1,9 @@
 """The host's part of preprocessing (TF ops, one image): only what needs the encoded image.
 
 Decode (for a JPEG only the crop window, and in libjpeg's DCT domain at 1/2, 1/4 or 1/8 where
-the window is at least twice the output side), crop, resize, flip, all in uint8: the batches
-go to the devices as uint8, a quarter of float32's bytes, and the float work (normalisation,
-PCA lighting, colour jitter) runs inside the jitted steps (cnn_train/augment.py).
+the window is at least twice the output side), crop, resize, flip, uint8 in and out: the
+batches go to the devices as uint8, a quarter of float32's bytes, and the float work
+(normalisation, PCA lighting, colour jitter) runs inside the jitted steps (cnn_train/augment.py).
 """
 import functools
 
@@ -108,7 +108,7 @@ def resize(image, size, antialias):
 
 
 def _bilinear(image, size, antialias):
-  # TF's plain bilinear kernel is ~1.5× faster from float32 than from uint8 input (measured;
+  # TF's plain bilinear kernel is ~1.6× faster from float32 than from uint8 input (measured;
   # the antialiased one the other way round).
   if not antialias:
     image = tf.cast(image, tf.float32)

@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cnn_train import input_pipeline, sources, optim, trainer
+from cnn_train import input_pipeline, optim, sources, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
