@@ -8,6 +8,10 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=2').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# oneDNN forced on, as TensorFlow has it by default on AVX-512 CPUs: its start-up lines then show
+# on any x86 CPU if the library stops hiding them. TF_ENABLE_ONEDNN_OPTS=0 runs the suite with it
+# off.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 # Folder listings are cached under XDG_CACHE_HOME: the tests' own, not the user's.
 os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='cnn-zoo-test-cache-')
 # torchvision (the reference tests') imported after TensorFlow crashes the process with a

@@ -138,17 +138,6 @@ def assert_only_our_lines(output):
   assert not strangers, '\n'.join(strangers[:10])
 
 
-def test_tensorflow_imported_first_prints_no_cpp_lines():
-  """TF before JAX (a script of the user's, or the sweep's summary) would print its C++ start-up
-  lines; the library sets TF_CPP_MIN_LOG_LEVEL before TF's first import."""
-  env = dict(os.environ)
-  env.pop('TF_CPP_MIN_LOG_LEVEL', None)
-  out = subprocess.run([sys.executable, '-c', 'from cnn_train import input_pipeline; '
-                        'input_pipeline.tf.constant(1).numpy(); import cnn_train.trainer'],
-                       capture_output=True, text=True, cwd=ROOT, env=env)
-  assert out.returncode == 0 and out.stderr == '' and out.stdout == ''
-
-
 def test_log_lines_say_how_much_of_the_time_waited_for_input(tiny_config, tmp_path,
                                                               monkeypatch, capsys):
   """A pipeline made slow (0.3 s a batch, far more than LeNet-5's step) shows as input-bound."""
