@@ -12,7 +12,7 @@ from cnn_train import quiet_tensorflow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # What TensorFlow 2.21 printed on importing it on a 2-core AVX-512 EPYC (issue 26), with a
-# absl warning and a line of Python between.
+# an absl warning and a line of Python between.
 BANNER = ('WARNING: All log messages before absl::InitializeLog() is called are written to '
           'STDERR\n')
 ONEDNN = ('I0000 00:00:1796230148.354042   18524 port.cc:153] oneDNN custom operations are on. '

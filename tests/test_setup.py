@@ -50,7 +50,7 @@ def run_setup(tmp_path, *flags, driver=None, cap='8.9', smi_fails=False):
   _script(tmp_path / '.venv' / 'bin' / 'python', f'echo "$*" >> "{log}"\n')
   proc = subprocess.run([shutil.which('bash'), str(tmp_path / 'setup.sh'), *flags],
                         env={'PATH': str(bin_dir), 'HOME': str(tmp_path)},
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=300)
   calls = log.read_text().splitlines() if log.exists() else []
   return proc, calls
 
