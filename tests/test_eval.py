@@ -91,7 +91,8 @@ def test_eval_errors_are_one_line(run, tmp_path, args, message):
   args = [a.format(empty=tmp_path, run=run[0]) for a in args]
   out = subprocess.run([sys.executable, 'eval.py', *args], capture_output=True, text=True,
                        cwd=ROOT)
-  assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr[-2000:]
+  assert out.stderr.startswith('error: ')
   assert message in out.stderr
 
 

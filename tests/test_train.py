@@ -112,8 +112,10 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
                        "new or a run's directory\n"
 
 
-def test_train_command_line_runs_on_a_folder_and_prints_only_its_own_lines(folder, tmp_path):
-  env = dict(os.environ)
+@pytest.mark.parametrize('onednn', ['1', '0'])  # TensorFlow's oneDNN forced on and off
+def test_train_command_line_runs_on_a_folder_and_prints_only_its_own_lines(folder, tmp_path,
+                                                                           onednn):
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn)
   env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # as a user's shell has it: TF would print C++ lines
   out = subprocess.run(
       [sys.executable, 'train.py', f'--config=configs/lenet5.py:dataset=folder:{folder}',
