@@ -23,14 +23,19 @@ def local_response_norm(x, size=5, k=2.0, alpha=1e-4, beta=0.75):
   with the sum clipped to the existing channels. `alpha` multiplies the plain sum: PyTorch's
   `LocalResponseNorm` (and Caffe's LRN) divide alpha by `size`, so their alpha = ours * size.
   """
+  return (x / lrn_divisor(x, size, k, alpha, beta)).astype(x.dtype)
+
+
+def lrn_divisor(x, size=5, k=2.0, alpha=1e-4, beta=0.75):
+  """LRN's divisor (k + alpha * sum x_j**2) ** beta at every unit of x, in float32 (the sum of
+  squares overflows in bf16). It is k**beta where activations are small: LRN then only scales."""
   half = size // 2
-  squares = jnp.square(x.astype(jnp.float32))  # float32: the sum of squares overflows in bf16
   window_sum = jax.lax.reduce_window(
-      squares, 0.0, jax.lax.add,
+      jnp.square(x.astype(jnp.float32)), 0.0, jax.lax.add,
       window_dimensions=(1,) * (x.ndim - 1) + (size,),
       window_strides=(1,) * x.ndim,
       padding=((0, 0),) * (x.ndim - 1) + ((half, half),))
-  return (x / (k + alpha * window_sum) ** beta).astype(x.dtype)
+  return (k + alpha * window_sum) ** beta
 
 
 def pool_output_size(size, window, stride, padding=0, ceil_mode=False):

@@ -21,6 +21,8 @@ from cnn_arch import torchvision_weights
 
 # torchvision's evaluation transform: the shorter side resized (bilinear), the central crop.
 EVAL_SIZES = {'inception_v3': (342, 299)}  # others: 256 → 224
+TORCHVISION_INPUT = (tuple(255 * m for m in (0.485, 0.456, 0.406)),
+                     tuple(255 * s for s in (0.229, 0.224, 0.225)))
 
 
 def config_of(name, options, dataset, data_dir=None):
@@ -36,6 +38,9 @@ def config_of(name, options, dataset, data_dir=None):
     family, arg = 'inception', 'v3' + ('' if options.get('aux', True) else ',aux=False')
   config = importlib.import_module(f'configs.{family}').get_config(f'{arg},dataset={dataset}')
   config.augment.resize, config.image_size = EVAL_SIZES.get(name, (256, 224))
+  # torchvision's weights take (p / 255 - mean) / std with ImageNet's mean and std, whatever the
+  # dataset (TORCHVISION_INPUT: in pixel units).
+  config.input.update(transform='standardize', mean=TORCHVISION_INPUT[0], std=TORCHVISION_INPUT[1])
   if data_dir:
     config.data_dir = data_dir
   return config

@@ -44,8 +44,9 @@ def predict(workdir, paths, checkpoint='latest', top=5):
   config, variables, step = pretrained.load_variables(workdir, checkpoint)
   names = class_names(config)
   model = trainer.create_model(config, len(names))
+  mean, std = augment.input_stats(config)
   apply = jax.jit(lambda v, x: jax.nn.softmax(model.apply(
-      v, augment.normalize(x, config.dataset), train=False).astype(np.float32)))
+      v, augment.normalize(x, mean, std), train=False).astype(np.float32)))
   results = []
   for start in range(0, len(paths), BATCH):
     chunk = paths[start:start + BATCH]

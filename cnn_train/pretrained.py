@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
-from cnn_train import checkpoints, optim, sharding, sources
+from cnn_train import augment, checkpoints, optim, sharding, sources
 
 
 def write_run(workdir, config, variables, num_classes, source=None):
@@ -64,6 +64,9 @@ def init_from(state, config, num_classes):
     raise ValueError(f'{what} holds {source.model.name}, not {config.model.name}: start from a '
                      'run of the same model')
   state, fresh = _with_variables(state, variables, what, num_classes)
+  if augment.take_input(config, source) and jax.process_index() == 0:
+    print(f'init_from: the input its weights were trained on, {augment.describe_input(config)}',
+          file=sys.stderr, flush=True)
   if jax.process_index() == 0:
     print(f'init_from: {", ".join(fresh)} re-initialised for {num_classes} classes; the rest '
           f'from step {step} of {config.init_from}' if fresh else

@@ -10,6 +10,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import tqdm
 from clu import metric_writers
@@ -63,14 +64,17 @@ def make_workdir(workdir):
 
 
 def check_workdir(workdir, config):
-  """A workdir holds one run: refuse to resume a run of another model in it."""
+  """A workdir holds one run: refuse to resume a run of another model in it. Returns the run's
+  recorded config, or None."""
   path = os.path.join(workdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      previous = json.load(f)['model']['name']
-    if previous != config.model.name:
-      raise ValueError(f'{workdir} holds a run of {previous}, not {config.model.name}; '
-                       'use another --workdir')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    previous = ml_collections.ConfigDict(json.load(f))
+  if previous.model.name != config.model.name:
+    raise ValueError(f'{workdir} holds a run of {previous.model.name}, not {config.model.name}; '
+                     'use another --workdir')
+  return previous
 
 
 class MetricsLog:
@@ -145,14 +149,15 @@ def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):
   `abstract_state` says and donated to the train step (updated in place)."""
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
   replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  mean, std = augment.input_stats(config)
   train = partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
-                  images=partial(augment.train_images, seed=config.seed, dataset=config.dataset,
+                  images=partial(augment.train_images, seed=config.seed, mean=mean, std=std,
                                  augment=config.augment),
                   aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
                   skip_nonfinite=config.skip_nonfinite_steps)
   train_step = jax.jit(sharding.in_mesh(train, mesh), in_shardings=(state_sharding, data),
                        out_shardings=(state_sharding, replicated), donate_argnums=0)
-  evaluate = partial(steps.eval_step, images=partial(augment.eval_images, dataset=config.dataset))
+  evaluate = partial(steps.eval_step, images=partial(augment.eval_images, mean=mean, std=std))
   eval_step = jax.jit(sharding.in_mesh(evaluate, mesh),
                       in_shardings=(state_sharding, data), out_shardings=replicated)
   return train_step, eval_step
@@ -206,7 +211,7 @@ def train_and_evaluate(config, workdir, devices=None):
   mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
   make_workdir(workdir)
-  check_workdir(workdir, config)
+  recorded = check_workdir(workdir, config)
   info = sources.dataset_info(config)
   steps_per_epoch = max(info.num_train // config.batch_size, 1)
   total_steps = config.max_steps or config.num_epochs * steps_per_epoch
@@ -224,12 +229,15 @@ def train_and_evaluate(config, workdir, devices=None):
     state, record = restored
     plateau = optim.plateau_from_json(config, record['plateau'])
     say(f'resumed from step {int(state.step)} of {workdir}')
+    if recorded and augment.take_input(config, recorded):
+      say(f'warning: the run goes on with the input it was trained on: {augment.describe_input(config)}')
   else:
     state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
     if config.init_from:  # a fresh run only: a resumed one goes on from its own checkpoint
       state = pretrained.init_from(state, config, info.num_classes)
   say(f'training {config.model.name} on {mesh.devices.size} {mesh.devices.flat[0].platform} '
       f'device(s): {mesh.shape["data"]} replica(s) × {mesh.shape["model"]}')
+  augment.resolve_input(config)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))

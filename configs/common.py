@@ -24,6 +24,10 @@ def base():
   c.train_split = 'train'
   c.eval_split = 'validation'
   c.image_size = 224
+  # The model's input, (p - mean) / std per channel of the 0-255 pixels p, as the family's paper
+  # fed it (cnn_train.augment.TRANSFORMS): minus_mean, standardize, symmetric ([-1, 1]) or lenet.
+  # mean and std (pixel units) come from the transform and the dataset unless given here.
+  c.input = ml_collections.ConfigDict({'transform': 'minus_mean', 'mean': (), 'std': ()})
   c.augment = ml_collections.ConfigDict({
       'crop': 'alexnet',          # 'alexnet' (resize + random crop), 'inception', 'pad', 'none'
       'pad': 4,                   # crop 'pad': zeros around the image_size image, random crop

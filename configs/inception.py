@@ -20,6 +20,8 @@ def get_config(arg=None):
     c.model.overrides = {'aux': arg.aux}
     c.aux_loss_weight = 0.4 if arg.aux else 0.0  # TF-slim's weight for the BN-auxiliary head
   c.augment.update(crop='inception', resize=0, flip=True, color_jitter=0.5)
+  if arg.variant != 'bn':  # the released v3 and v4 (TF-slim) take [-1, 1]; BN-Inception Caffe's
+    c.input.transform = 'symmetric'
   c.batch_size = 128
   c.num_epochs = 100
   c.lr = 0.045

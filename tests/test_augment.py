@@ -1,6 +1,8 @@
 """The float augmentation on the device (cnn_train/augment.py): the formulas the host-side TF
 code followed (AlexNet's PCA lighting, tf.image's colour jitter, ResNet's pad-and-crop), drawn per
 example from (seed, index) so that an example's augmentation does not depend on its batch."""
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -21,7 +23,7 @@ def keys(n, seed=7):
 
 
 def test_pca_lighting_noise_has_the_given_std():
-  offsets = np.asarray(jax.vmap(lambda k: augment.pca_offset(k, 0.1))(keys(4000)))
+  offsets = np.asarray(jax.vmap(lambda k: augment.pca_offset(k, 0.1))(keys(4000))) / 255
   alpha = offsets @ np.asarray(augment.EIGVEC) / np.asarray(augment.EIGVAL)  # on the eigenvectors
   np.testing.assert_allclose(alpha.std(axis=0), 0.1, rtol=0.1)
   np.testing.assert_allclose(alpha.mean(axis=0), 0, atol=0.01)
@@ -54,18 +56,65 @@ def test_colour_jitter_computes_tf_images_adjustments():
     np.testing.assert_allclose(ours, theirs.numpy(), atol=2e-5)
 
 
-def test_normalisation_is_the_datasets_formula():
-  images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
-  mean, std = np.asarray(augment.STATS['imagenet2012'])
-  ours = augment.eval_images({'image': images}, dataset='imagenet2012')
-  np.testing.assert_allclose(ours, (images / 255 - mean) / std, rtol=1e-5, atol=1e-5)
+# torchvision's ImageNet statistics on the [0, 1] scale, as its documentation gives them.
+IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+@pytest.mark.parametrize('config, dataset, expected', [
+    # AlexNet Sec. 2, VGG Sec. 2.1, GoogLeNet/NiN (Caffe), ResNet Sec. 3.4: 0-255 minus the mean
+    ('alexnet', '', lambda p: p - 255 * IMAGENET_MEAN),
+    ('vgg', 'A', lambda p: p - 255 * IMAGENET_MEAN),
+    ('nin', '', lambda p: p - 255 * IMAGENET_MEAN),
+    ('googlenet', '', lambda p: p - 255 * IMAGENET_MEAN),
+    ('inception', 'bn', lambda p: p - 255 * IMAGENET_MEAN),
+    ('resnet', '50', lambda p: p - 255 * IMAGENET_MEAN),
+    ('resnet', '56', lambda p: p - 255 * np.array([0.4914, 0.4822, 0.4465])),  # CIFAR-10's mean
+    ('alexnet', 'dataset=imagenette', lambda p: p - 255 * IMAGENET_MEAN),
+    # Inception-v3/v4 as released: [-1, 1]
+    ('inception', 'v3', lambda p: p / 127.5 - 1),
+    ('inception', 'v4', lambda p: p / 127.5 - 1),
+    # LeNet-5 Sec. II-A: background (0) -0.1, foreground (255) 1.175
+    ('lenet5', '', lambda p: -0.1 + p / 255 * 1.275),
+    ('lenet5', 'dataset=mnist', lambda p: -0.1 + p / 255 * 1.275),
+], ids=lambda v: v if isinstance(v, str) else '')
+def test_each_family_feeds_pixels_as_its_paper(config, dataset, expected):
+  import importlib
+  config = importlib.import_module(f'configs.{config}').get_config(dataset or None)
+  mean, std = augment.input_stats(config)
+  pixels = np.array([0, 1, 127, 128, 255], np.uint8)[:, None].repeat(len(mean), axis=1)
+  ours = augment.eval_images({'image': pixels}, mean=mean, std=std)
+  np.testing.assert_allclose(ours, expected(pixels.astype(np.float64)), rtol=1e-5, atol=1e-4)
   assert ours.dtype == jnp.float32
+
+
+def test_a_run_from_before_config_input_is_standardised_as_it_was_trained():
+  """config.json of a run trained before issue 27 has no `input`: (p / 255 - mean) / std."""
+  old = ml_collections.ConfigDict({'dataset': 'imagenet2012'})
+  mean, std = augment.input_stats(old)
+  pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
+  ours = augment.eval_images({'image': pixels}, mean=mean, std=std)
+  np.testing.assert_allclose(ours, (pixels / 255 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5,
+                             atol=1e-5)
+
+
+def test_the_fashion_mnist_mean_is_its_training_splits():
+  """STATS' Fashion-MNIST mean and std against the training images (Debian's files)."""
+  from cnn_train import fashion_mnist_debian as fmnist
+  if not fmnist.has_source_files():
+    pytest.skip("no Fashion-MNIST files (setup.sh installs Debian's)")
+  images = fmnist.read_idx(os.path.join(fmnist.source_dir(), fmnist.FILES['train'][0]))
+  np.testing.assert_allclose(images.mean() / 255, augment.STATS['fashion_mnist'][0], atol=5e-4)
+  np.testing.assert_allclose(images.std() / 255, augment.STATS['fashion_mnist'][1], atol=5e-4)
+
+
+STANDARDIZE = (255 * IMAGENET_MEAN, 255 * IMAGENET_STD)  # the tests below: torchvision's input
 
 
 def train(images, index, seed=0, **changes):
   batch = {'image': images, 'index': np.asarray(index, np.uint32)}
   return np.asarray(jax.jit(lambda b: augment.train_images(
-      b, seed=seed, dataset='imagenet2012', augment=augment_config(**changes)))(batch))
+      b, seed=seed, mean=STANDARDIZE[0], std=STANDARDIZE[1],
+      augment=augment_config(**changes)))(batch))
 
 
 def test_an_examples_augmentation_depends_on_seed_and_index_only():
@@ -83,9 +132,9 @@ def test_an_examples_augmentation_depends_on_seed_and_index_only():
 def test_lighting_adds_one_offset_per_image_and_nothing_else():
   images = np.random.default_rng(2).integers(0, 256, (4, 8, 8, 3), np.uint8)
   plain, lit = train(images, range(4)), train(images, range(4), pca_lighting=0.1)
-  mean, std = np.asarray(augment.STATS['imagenet2012'])
-  np.testing.assert_allclose(plain, (images / 255 - mean) / std, rtol=1e-5, atol=1e-5)
-  offset = ((lit - plain) * std).reshape(4, -1, 3)  # back on the [0, 1] scale
+  np.testing.assert_allclose(plain, (images / 255 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5,
+                             atol=1e-5)
+  offset = ((lit - plain) * IMAGENET_STD).reshape(4, -1, 3)  # back on the [0, 1] scale
   np.testing.assert_allclose(offset, np.broadcast_to(offset[:, :1], offset.shape), atol=1e-5)
   assert np.abs(offset[:, 0]).max() > 1e-3 and len({o.tobytes() for o in offset[:, 0]}) == 4
 
@@ -95,7 +144,7 @@ def test_pad_crop_is_a_shift_with_zeros_of_the_normalised_image():
   image, a random 32×32 crop: every output is the image shifted by at most 4 pixels."""
   image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
   outs = train(np.repeat(image[None], 40, axis=0), range(40), crop='pad')
-  padded = np.pad(np.asarray(augment.normalize(image, 'imagenet2012')), ((4, 4), (4, 4), (0, 0)))
+  padded = np.pad(np.asarray(augment.normalize(image, *STANDARDIZE)), ((4, 4), (4, 4), (0, 0)))
   shifts = set()
   for out in outs:
     match = [(dy, dx) for dy in range(9) for dx in range(9)

@@ -59,7 +59,7 @@ def test_ten_crops_average_the_ten_single_crop_softmaxes(run, capsys):
   for batch in input_pipeline.eval_batches(config, 4, crops=10):
     assert batch['image'].shape == (4, 10, 28, 28, 3)
     assert batch['image'].dtype == np.uint8  # normalised on the device
-    images = augment.normalize(batch['image'], config.dataset)
+    images = augment.normalize(batch['image'], *augment.input_stats(config))
     probs = [jax.nn.softmax(state.apply_fn({'params': state.params}, images[:, crop]))
              for crop in range(10)]
     means.append(np.mean(probs, axis=0)[batch['mask']])

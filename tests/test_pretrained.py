@@ -55,7 +55,9 @@ def test_converted_torchvision_run_evaluates_and_predicts_as_torchvision(folder,
       paths.append(str(folder / 'val' / name / file))
       labels.append(label)
   images = np.stack([prediction.load_image(p, config) for p in paths])  # uint8, as the host makes
-  images = np.asarray(augment.normalize(images, config.dataset))  # as the device does
+  # torchvision's transform (its documentation's ImageNet mean and std), written out
+  images = (images / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+  images = images.astype(np.float32)
   with torch.no_grad():
     theirs = net(torch.from_numpy(images.transpose(0, 3, 1, 2))).softmax(-1).numpy()
   result = evaluation.evaluate_checkpoint(workdir)
