@@ -136,7 +136,9 @@ def test_fine_tuning_starts_from_the_source_and_reinitialises_the_classifier(
   """A 3-class LeNet-5 run, fine-tuned on a 2-class folder: at step 0 every parameter but the
   classifier's is the source's; the classifier is the fresh one, and one line says so."""
   source = str(tmp_path / 'source')
-  trainer.train_and_evaluate(tiny_config(max_steps=3), source)
+  source_config = tiny_config(max_steps=3)
+  source_config.input.transform = 'standardize'  # as torchvision's weights take it
+  trainer.train_and_evaluate(source_config, source)
   _, source_variables, _ = pretrained.load_variables(source)
 
   config = tiny_config(dataset=f'folder:{two_class_folder}', init_from=source, max_steps=2)
@@ -144,7 +146,11 @@ def test_fine_tuning_starts_from_the_source_and_reinitialises_the_classifier(
   init, _ = trainer.train_state_of(config, info, sharding.create_mesh(None, 1))
   fresh = init(jax.random.key(0))
   started = pretrained.init_from(fresh, config, info.num_classes)
-  assert 'output re-initialised for 2 classes' in capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert 'output re-initialised for 2 classes' in err
+  # The weights' own input, not LeNet-5's paper's (-0.1 to 1.175): one line says so.
+  assert 'init_from: the input its weights were trained on, standardize: (p - (123.7' in err
+  assert config.input.transform == 'standardize'
   ours, theirs, initial = flat(started.params), flat(source_variables['params']), flat(fresh.params)
   for path in ours:
     expected = initial[path] if path.startswith('output/') else theirs[path]

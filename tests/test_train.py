@@ -59,6 +59,35 @@ def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
   assert [l for l in losses(straight) if l][-1] == [l for l in losses(stopped) if l][-1]
 
 
+def test_a_run_from_before_config_input_evaluates_and_resumes_as_it_was_trained(
+    tiny_config, tmp_path, capsys):
+  """A run directory written before each family fed its paper's input (issue 27) has no `input`
+  in its config.json and was trained on (p / 255 - mean) / std: eval.py gives the top-1 and
+  loss its training gave, and a rerun resumes with that input, not the config's new one."""
+  from cnn_train import evaluation
+  workdir = str(tmp_path / 'run')
+  old = tiny_config(max_steps=6)
+  old.input.transform = 'standardize'
+  trained = trainer.train_and_evaluate(old, workdir)
+  path = tmp_path / 'run' / 'config.json'
+  recorded = json.loads(path.read_text())
+  del recorded['input']  # as such a run wrote it
+  path.write_text(json.dumps(recorded))
+
+  result = evaluation.evaluate_checkpoint(workdir)
+  assert (result['top1'], result['loss']) == pytest.approx(
+      (trained['val_top1'], trained['val_loss']), rel=1e-6)
+  capsys.readouterr()
+  new = tiny_config(max_steps=8)
+  assert new.input.transform == 'lenet'
+  trainer.train_and_evaluate(new, workdir)
+  assert ('warning: the run goes on with the input it was trained on: standardize: '
+          '(p - (123.7, 116.3, 103.5)) / (58.4') in capsys.readouterr().out  # ImageNet's
+  assert json.loads(path.read_text())['input'] == {
+      'transform': 'standardize', 'mean': pytest.approx([255 * m for m in (0.485, 0.456, 0.406)]),
+      'std': pytest.approx([255 * s for s in (0.229, 0.224, 0.225)])}
+
+
 def test_plateau_state_is_restored_on_resume(tiny_config, tmp_path):
   # lr 0 never improves: patience 1 cuts the rate at every eval after the first; the state
   # (best value, count) survives the restart, and the fourth cut is refused.
