@@ -25,7 +25,7 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
   workdir, config = train._WORKDIR.value, train._CONFIG.value
   if bool(workdir) == bool(config):
-    train.fail('give --workdir=DIR (a run) or --config=FILE (a fresh initialisation), not both')
+    train.fail('give one of --workdir=DIR (a run) and --config=FILE (a fresh initialisation)')
   from cnn_train import lrn_spread, pretrained
   try:
     if workdir:

@@ -40,7 +40,8 @@ def parse_flags(argv):
   except flags.Error as e:  # a bad value, or an error raised by the config file itself
     fail(re.sub(r'^\w+Error: ', '', str(e).strip().splitlines()[-1].strip()))
   # ml_collections defers a missing file's error to the first use of the config.
-  path = (flags.FLAGS['config'].config_filename or '').partition(':')[0]
+  config = flags.FLAGS['config']  # lrn.py takes --workdir alone
+  path = (config.config_filename or '' if config.present else '').partition(':')[0]
   if path and not os.path.isfile(path):
     configs = sorted(f for f in os.listdir('configs') if f.endswith('.py') and f != 'common.py'
                      ) if os.path.isdir('configs') else []
