@@ -27,7 +27,7 @@ _MODELS = {
     'lenet5': (LeNet5, (28, 28, 1)),
     'alexnet': (AlexNet, (227, 227, 3)),
     **{f'vgg_{c.lower().replace("-", "_")}': (partial(VGG, config=c), (224, 224, 3))
-       for c in ('A', 'A-LRN', 'B', 'C', 'D', 'E')},
+       for c in ('A', 'A-LRN', 'B', 'C', 'D', 'E', 'B-5x5')},
     'nin': (NiN, (224, 224, 3)),
     'googlenet': (GoogLeNet, (224, 224, 3)),
     'inception_bn': (inception.inception_bn, (224, 224, 3)),

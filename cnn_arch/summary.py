@@ -28,6 +28,7 @@ PAPERS = {
     'vgg_a': 'Simonyan & Zisserman 2015', 'vgg_a_lrn': 'Simonyan & Zisserman 2015',
     'vgg_b': 'Simonyan & Zisserman 2015', 'vgg_c': 'Simonyan & Zisserman 2015',
     'vgg_d': 'Simonyan & Zisserman 2015', 'vgg_e': 'Simonyan & Zisserman 2015',
+    'vgg_b_5x5': 'Simonyan & Zisserman 2015, Sec. 4.1',
     'nin': 'Lin et al. 2014',
     'googlenet': 'Szegedy et al. 2015',
     'inception_bn': 'Ioffe & Szegedy 2015',

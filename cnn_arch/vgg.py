@@ -1,6 +1,7 @@
-"""VGG (Simonyan & Zisserman 2015), configurations A, A-LRN, B, C, D, E of the paper's Table 1.
+"""VGG (Simonyan & Zisserman 2015), configurations A, A-LRN, B, C, D, E of the paper's Table 1,
+and B-5x5, Sec. 4.1's shallower B.
 
-Every conv has stride 1 and keeps the size (3×3 pad 1; C's 1×1 convs pad 0), every pool is
+Every conv has stride 1 and keeps the size (3×3 pad 1, 5×5 pad 2; C's 1×1 convs pad 0), every pool is
 2×2/2, then FC-4096 → dropout → FC-4096 → dropout → FC-classes, as in Sec. 2.1 and 3.1.
 `batch_norm=True` adds BatchNorm after each conv (torchvision's `vgg*_bn`; not in the paper).
 """
@@ -32,6 +33,10 @@ CONFIGS = {
           'conv3-256', 'conv3-256', 'conv3-256', 'conv3-256', 'pool',
           'conv3-512', 'conv3-512', 'conv3-512', 'conv3-512', 'pool',
           'conv3-512', 'conv3-512', 'conv3-512', 'conv3-512', 'pool'),
+    # Sec. 4.1's shallow net: "derived from B by replacing each pair of 3×3 conv. layers with a
+    # single 5×5 conv. layer (which has the same receptive field)"; 7 % more top-1 error than B.
+    'B-5x5': ('conv5-64', 'pool', 'conv5-128', 'pool', 'conv5-256', 'pool', 'conv5-512', 'pool',
+              'conv5-512', 'pool'),
 }
 
 

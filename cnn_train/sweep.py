@@ -47,6 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 'top1': validation top-1 against epochs; 'error': the ResNet paper's Fig. 6, training error
 # (thin) and validation error (bold) against iterations; 'zoo': top-1 against images/s too.
 PLOTS = ('top1', 'error', 'zoo')
+LRN_PHOTOS = 32  # evaluation images on which a variant's LRN divisors are summarised
 KEYS = {'config', 'args', 'axes', 'variants', 'overrides', 'title', 'plot'}
 
 
@@ -190,6 +191,11 @@ def read_run(name, run_dir):
   with open(os.path.join(run_dir, 'sweep.json')) as f:
     seconds = json.load(f)['train_seconds']
   speeds = [line['images_per_s'] for line in lines if 'images_per_s' in line]
+  lrn = ''
+  if any(layer['type'] == 'LRN' for layer in model['layers']):  # how much it normalised
+    from cnn_train import lrn_spread, pretrained
+    _, variables, _ = pretrained.load_variables(run_dir)
+    lrn = lrn_spread.summary(lrn_spread.of_config(config, LRN_PHOTOS, variables))
   return {
       'variant': name, 'params': model['params'], 'macs': model['macs'],
       'chance': 1 / info.num_classes,
@@ -197,7 +203,7 @@ def read_run(name, run_dir):
       'top1': result['top1'], 'top5': result['top5'], 'train_s': round(seconds),
       # The upper quartile of the logged speeds: the first interval holds the compilation, and
       # on a shared machine other work slows some intervals, never speeds one up.
-      'images_per_s': round(_upper_quartile(speeds[1:] or speeds), 1),
+      'images_per_s': round(_upper_quartile(speeds[1:] or speeds), 1), 'lrn': lrn,
       'curve': [(line['epoch'], line['val_top1']) for line in lines if 'val_top1' in line],
       'val_errors': [(line['step'], 1 - line['val_top1']) for line in lines
                      if 'val_top1' in line],
@@ -211,19 +217,22 @@ def _upper_quartile(values):
 
 
 def write_summary(rows, workdir, title, plot='top1'):
-  columns = ('variant', 'params', 'macs', 'epochs', 'top1', 'top5', 'train_s', 'images_per_s')
+  columns = ('variant', 'params', 'macs', 'epochs', 'top1', 'top5', 'train_s', 'images_per_s',
+             'lrn')
   with open(os.path.join(workdir, 'summary.csv'), 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(columns)
     writer.writerows([[row[c] for c in columns] for row in rows])
+  lrn = any(r['lrn'] for r in rows)  # LRN's divisor p1/p50/p99 per layer, at the end
   lines = [f'# {title}', '',
-           '| variant | params | MACs | epochs | top-1 | top-5 | train time | images/s |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|']
+           '| variant | params | MACs | epochs | top-1 | top-5 | train time | images/s |'
+           + (' LRN divisor p1/p50/p99 |' if lrn else ''),
+           '|---|---:|---:|---:|---:|---:|---:|---:|' + ('---|' if lrn else '')]
   for r in rows:
     lines.append(f'| {r["variant"]} | {r["params"]:,} | {r["macs"] / 1e6:,.1f} M | '
                  f'{r["epochs"]} | '
                  f'{r["top1"]:.4f} | {r["top5"]:.4f} | {r["train_s"]} s | '
-                 f'{r["images_per_s"]} |')
+                 f'{r["images_per_s"]} |' + (f' {r["lrn"] or "-"} |' if lrn else ''))
   with open(os.path.join(workdir, 'summary.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
 

@@ -7,12 +7,13 @@ rescaled to S = 256, mirrors, RGB colour shift.
 """
 from configs import common
 
-VARIANTS = ('A', 'A-LRN', 'B', 'C', 'D', 'E')  # the columns of the paper's Table 1
+# The columns of the paper's Table 1, and B with a 5×5 conv for each pair of 3×3 (Sec. 4.1).
+VARIANTS = ('A', 'A-LRN', 'B', 'C', 'D', 'E', 'B-5x5')
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, variant='D', batch_norm=False, dataset='imagenet2012')
-  if arg.variant.upper() not in VARIANTS:
+  if arg.variant.upper() not in (v.upper() for v in VARIANTS):
     raise ValueError(f'configs/vgg.py:{arg.variant}: choose {", ".join(VARIANTS)}')
   c = common.set_dataset(common.base(), arg.dataset, image_size=224)
   c.model.name = 'vgg_' + arg.variant.lower().replace('-', '_')

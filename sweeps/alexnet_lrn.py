@@ -8,9 +8,9 @@ The VGG paper's claim (Sec. 4.1): local response normalisation does not improve 
                                                                  # imagenet2012, folder:PATH)
 
 CPU-sized (Fashion-MNIST or CIFAR-10): AlexNet at 67×67, its smallest input (maps 15/7/3/1, fc6
-sees 256 inputs), 3 epochs of 20k images, with He's initialisation: the paper's N(0, 0.01) stays
-at chance for longer than a CPU sweep lasts. Photos (imagenette, ImageNet, a folder): the
-paper's init and recipe at 227×227, for GPUs.
+sees 256 inputs), 3 epochs of 20k images, the paper's N(0, 0.01) init on the paper's input (raw
+pixels minus the mean, on which LRN's divisor varies). Photos (imagenette, ImageNet, a folder):
+the paper's recipe at 227×227, for GPUs. The summary gives each LRN layer's divisor spread.
 """
 SMALL_IMAGES = ('fashion_mnist', 'mnist', 'cifar10')
 
@@ -19,7 +19,7 @@ def get_sweep(data='fashion_mnist'):
   small = data in SMALL_IMAGES
   return {
       'config': 'configs/alexnet.py',
-      'args': f'dataset={data}' + (',initializer=he' if small else ''),
+      'args': f'dataset={data}',
       'axes': {'lrn': [True, False]},
       'overrides': {'image_size': 67, 'augment.crop': 'none', 'augment.pca_lighting': 0.0,
                     'train_split': 'train[:20000]', 'batch_size': 64, 'num_epochs': 3,

@@ -134,6 +134,20 @@ def test_vgg_layer_counts_and_lecture_last_layer():
   assert [l['type'] for l in summarize('vgg_a_lrn')['layers']][:2] == ['Conv', 'LRN']
 
 
+def test_vgg_b_5x5_is_b_with_one_5x5_conv_for_each_pair_of_3x3():
+  """Sec. 4.1: five 5×5 convs of B's widths, the same receptive field and maps as B's pairs."""
+  b, shallow = summarize('vgg_b'), summarize('vgg_b_5x5')
+  convs = [l for l in shallow['layers'] if l['type'] == 'Conv']
+  assert [l['output_shape'] for l in convs] == [[224, 224, 64], [112, 112, 128], [56, 56, 256],
+                                               [28, 28, 512], [14, 14, 512]]
+  widths = (3, 64, 128, 256, 512, 512)
+  assert [l['params'] for l in convs] == [5 * 5 * i * o + o for i, o in zip(widths, widths[1:])]
+  assert layer(shallow, 'fc6')['params'] == layer(b, 'fc6')['params']  # the same 7×7×512 maps
+  # Each 3×3 pair sees 5×5: B's pairs end where the 5×5 convs do.
+  b_ends = [l['output_shape'] for l in b['layers'] if l['name'].endswith('_2')]
+  assert b_ends == [l['output_shape'] for l in convs]
+
+
 def test_vgg_batch_norm_adds_scale_and_bias_per_channel():
   plain, bn = summarize('vgg_d'), summarize('vgg_d', batch_norm=True)
   conv_channels = 2 * 64 + 2 * 128 + 3 * 256 + 6 * 512

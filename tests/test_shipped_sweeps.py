@@ -49,6 +49,8 @@ def test_every_variant_trains_two_steps_offline(name, fashion_dir, tmp_path, cap
   assert printed.count(': finished\n') == len(plan)
   with open(tmp_path / 'summary.csv') as f:
     assert len(f.read().splitlines()) == 1 + len(plan)
+  if name in ('alexnet_lrn.py', 'vgg_lrn.py'):  # each LRN layer's divisor spread, at the end
+    assert 'LRN divisor p1/p50/p99 |' in (tmp_path / 'summary.md').read_text()
   for _, _, run_dir in plan.values():
     log = open(os.path.join(run_dir, 'sweep.log')).read()
     assert 'final: step 2 ' in log, log[-2000:]

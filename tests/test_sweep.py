@@ -25,7 +25,7 @@ def test_shipped_sweeps_load_with_their_variants():
   root = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'sweeps')
   names = sorted(f for f in os.listdir(root) if f.endswith('.py'))
   assert names == ['alexnet_lrn.py', 'alexnet_towers.py', 'googlenet_aux.py',
-                   'resnet_degradation.py', 'vgg_lrn.py', 'zoo.py']
+                   'resnet_degradation.py', 'vgg_depth.py', 'vgg_lrn.py', 'zoo.py']
   for name in names:
     plan = sweep.commands(sweep.load_sweep(os.path.join(root, name)), '/runs')
     assert len(plan) == {'resnet_degradation.py': 4, 'zoo.py': 12}.get(name, 2), name
@@ -43,6 +43,8 @@ def test_shipped_sweeps_load_with_their_variants():
   photos = sweep.load_sweep(os.path.join(root, 'vgg_lrn.py:imagenette'))['variants']
   assert photos['variant=A'] == ('configs/vgg.py:dataset=imagenette,variant=A', {})
   assert sweep.default_workdir('sweeps/zoo.py:folder:/d/x') == 'runs/sweeps/zoo-folder__d_x'
+  depth = sweep.load_sweep(os.path.join(root, 'vgg_depth.py'))['variants']
+  assert sorted(depth) == ['variant=B', 'variant=B-5x5']
 
 
 def test_sweep_runs_summarises_and_skips_finished_variants(folder, tmp_path, capsys):
@@ -59,7 +61,8 @@ def test_sweep_runs_summarises_and_skips_finished_variants(folder, tmp_path, cap
     rows = list(csv.DictReader(f))
   assert [r['variant'] for r in rows] == ['activation=relu', 'activation=tanh']
   assert set(rows[0]) == {'variant', 'params', 'macs', 'epochs', 'top1', 'top5', 'train_s',
-                          'images_per_s'}
+                          'images_per_s', 'lrn'}
+  assert rows[0]['lrn'] == ''  # LeNet-5 has no LRN to summarise
   assert float(rows[0]['epochs']) == 6 * 4 / 24  # 6 steps of 4 of the 24 training images
   assert int(rows[0]['params']) == 5 * 5 * 3 * 6 + 6 + 2416 + 48_120 + 10_164 + 84 * 3 + 3
   assert all(0 <= float(r['top1']) <= 1 for r in rows)
