@@ -35,7 +35,7 @@ def main():
   import optax
 
   import cnn_arch
-  from cnn_train import input_pipeline, sources
+  from cnn_train import augment, input_pipeline, sources
   path, _, config_arg = args.config.partition(':')
   module = importlib.import_module('configs.' + os.path.splitext(os.path.basename(path))[0])
   config = module.get_config(','.join(filter(None, [config_arg, f'dataset={args.data}'])))
@@ -43,6 +43,8 @@ def main():
   info = sources.dataset_info(config)
   # The eval split in its stored order is sorted by class: shuffle the train split instead.
   batch = next(input_pipeline.train_batches(config, args.batch))
+  # The model's input as the config feeds it (the uint8 batch is transformed on the device).
+  batch['image'] = augment.normalize(batch['image'], *augment.input_stats(config))
   model = cnn_arch.create_model(config.model.name, info.num_classes, **config.model.overrides)
   variables = model.init(jax.random.key(config.seed), batch['image'][:1])
   # In inference mode a fresh BatchNorm (mean 0, variance 1) is the identity: not what training
