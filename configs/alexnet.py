@@ -1,6 +1,9 @@
 """AlexNet with the paper's recipe (Sec. 4-5): batch 128, SGD momentum 0.9, weight decay 5e-4,
 lr 0.01 divided by 10 when the validation error stops improving (3 times), ~90 epochs; random
-227 crops of the 256-resized image, mirrors, PCA colour noise (std 0.1).
+227 crops of the 256-resized image, mirrors, PCA colour noise (std 0.1). The input (Sec. 2): "We
+did not pre-process the images in any other way, except for subtracting the mean activity over
+the training set from each pixel. So we trained our network on the (centered) raw RGB values of
+the pixels" (per channel here): on it the paper's N(0, 0.01) init learns and LRN normalises.
 
     python train.py --config=configs/alexnet.py:lrn=False,groups=2,dataset=imagenette
     python train.py --config=configs/alexnet.py:towers=2    # the two towers on two devices
@@ -8,7 +11,7 @@ lr 0.01 divided by 10 when the validation error stops improving (3 times), ~90 e
 `towers=2` is the paper's two-GPU layout: groups=2, and each tower's kernels and activations on
 its own device of a pair (the mesh's 'model' axis); with 4 devices, two such pairs split the batch.
 
-`initializer=he` swaps the paper's N(0, 0.01) for He's init, for short ablations that must leave chance.
+`initializer=he` swaps the paper's N(0, 0.01) for He's init.
 """
 from configs import common
 

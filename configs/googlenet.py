@@ -1,7 +1,8 @@
 """GoogLeNet (Sec. 6 of the paper): SGD momentum 0.9, learning rate × 0.96 every 8 epochs,
 crops of 8-100 % of the area with aspect 3/4-4/3, photometric distortions, mirrors; each
 auxiliary loss weighted 0.3 in training. The paper gives no base lr or epoch count: we use
-bvlc_googlenet's 0.01 and batch 128 (its 32 × 4 GPUs).
+bvlc_googlenet's 0.01 and batch 128 (its 32 × 4 GPUs), and its input: 0-255 pixels minus the
+per-channel mean.
 
     python train.py --config=configs/googlenet.py:aux=False
 """

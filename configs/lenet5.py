@@ -1,5 +1,9 @@
 """LeNet-5 on Fashion-MNIST: the default run (minutes on a CPU, offline from Debian's files).
 
+The input (Sec. II-A): "The values of the input pixels are normalized so that the background
+level (white) corresponds to a value of -0.1 and the foreground (black) corresponds to 1.175.
+This makes the mean input roughly 0, and the variance roughly 1".
+
     python train.py --config=configs/lenet5.py
     python train.py --config=configs/lenet5.py:activation=tanh,pooling=avg,dataset=mnist
 """

@@ -1,4 +1,5 @@
-"""Network in Network at 224×224: AlexNet's recipe (the paper trains it "as AlexNet").
+"""Network in Network at 224×224: AlexNet's recipe (the paper trains it "as AlexNet"), its input
+too: 0-255 pixels minus the mean, as the authors' Caffe model takes them.
 
     python train.py --config=configs/nin.py:dataset=imagenette
 """

@@ -1,6 +1,7 @@
 """ResNet (Sec. 3.4 of the paper): batch 256, SGD momentum 0.9, weight decay 1e-4, lr 0.1 divided
 by 10 when the error plateaus, ~120 epochs (60·10⁴ iterations), crops with mirrors and AlexNet's
-colour augmentation.
+colour augmentation. The input (Sec. 3.4): a crop "with the per-pixel mean subtracted" (per
+channel here; Sec. 4.2 the same on CIFAR-10).
 
     python train.py --config=configs/resnet.py:50
     python train.py --config=configs/resnet.py:18,plain=True    # no shortcuts (Sec. 4.1)

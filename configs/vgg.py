@@ -1,6 +1,7 @@
 """VGG (Sec. 3.1 of the paper): batch 256, momentum 0.9, weight decay 5e-4, lr 0.01 divided by 10
 when the validation accuracy stops improving (3 times), 74 epochs; 224 crops of the image
-rescaled to S = 256, mirrors, RGB colour shift.
+rescaled to S = 256, mirrors, RGB colour shift. The input (Sec. 2.1): "The only pre-processing
+we do is subtracting the mean RGB value, computed on the training set, from each pixel."
 
     python train.py --config=configs/vgg.py:A-LRN
     python train.py --config=configs/vgg.py:D,batch_norm=True,dataset=imagenette
