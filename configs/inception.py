@@ -1,9 +1,10 @@
 """The BatchNorm-era Inceptions: `bn` (Inception-BN / v2), `v3`, `v4` (299×299).
 
 Momentum SGD with the Inception crop; v3 and v4 add label smoothing 0.1 (Sec. 7 of the v3
-paper) and their learning rate decays × 0.94 every 2 epochs. Inputs: v3 and v4 take [-1, 1], as
-their released TF-slim models do; BN-Inception 0-255 pixels minus the mean (its Caffe model). (The papers train v3/v4 with
-RMSProp on 50-100 replicas; here momentum SGD, the recipe this project implements.)
+paper) and their learning rate decays × 0.94 every 2 epochs. (The papers train v3/v4 with
+RMSProp on 50-100 replicas; here momentum SGD, the recipe this project implements.) Inputs: v3
+and v4 take [-1, 1], as their released TF-slim models do; BN-Inception 0-255 pixels minus the
+mean (its Caffe model).
 
     python train.py --config=configs/inception.py:v3,aux=False
 """
