@@ -11,7 +11,8 @@ the pixels" (per channel here): on it the paper's N(0, 0.01) init learns and LRN
 `towers=2` is the paper's two-GPU layout: groups=2, and each tower's kernels and activations on
 its own device of a pair (the mesh's 'model' axis); with 4 devices, two such pairs split the batch.
 
-`initializer=he` swaps the paper's N(0, 0.01) for He's init.
+`initializer=he` swaps the paper's N(0, 0.01) for He's init, and the input for the unit-variance
+one it is derived for (on raw pixels its logits are 58 times larger: a first loss in the hundreds).
 """
 from configs import common
 
@@ -27,6 +28,8 @@ def get_config(arg=None):
   c.model.name = 'alexnet'
   c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups, 'initializer': arg.initializer}
   c.model_axis = arg.towers
+  if arg.initializer == 'he':  # He et al. derive it for inputs of unit variance
+    c.input.transform = 'standardize'
   c.augment.update(crop='alexnet', resize=256, flip=True, pca_lighting=0.1)
   c.batch_size = 128
   c.num_epochs = 90
