@@ -19,7 +19,7 @@ import sys
 from cnn_train import runtime
 
 # name prefix -> (config module, its variant argument)
-FAMILIES = (('vgg_', 'vgg', lambda n: n[4:].upper().replace('_LRN', '-LRN')),
+FAMILIES = (('vgg_', 'vgg', lambda n: n[4:].upper().replace('_', '-')),  # vgg_a_lrn: A-LRN
             ('resnet', 'resnet', lambda n: n[6:]),
             ('inception_', 'inception', lambda n: n[10:]))
 
