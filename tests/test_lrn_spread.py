@@ -42,6 +42,7 @@ def test_lrn_normalises_raw_pixels_and_only_scales_a_unit_variance_input():
   assert spreads['minus_mean']['norm1'][2] > K_BETA * 1.05  # p99 of the first
 
 
+@pytest.mark.slow  # 45 s: two processes that compile AlexNet; the library is tested above
 def test_the_command_prints_each_lrn_layer_and_refuses_a_network_without(folder):
   command = [sys.executable, 'lrn.py', f'--config=configs/alexnet.py:dataset=folder:{folder}',
              '--config.image_size=67', '--images=4']
