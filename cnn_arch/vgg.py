@@ -1,8 +1,8 @@
 """VGG (Simonyan & Zisserman 2015), configurations A, A-LRN, B, C, D, E of the paper's Table 1,
 and B-5x5, Sec. 4.1's shallower B.
 
-Every conv has stride 1 and keeps the size (3×3 pad 1, 5×5 pad 2; C's 1×1 convs pad 0), every pool is
-2×2/2, then FC-4096 → dropout → FC-4096 → dropout → FC-classes, as in Sec. 2.1 and 3.1.
+Every conv has stride 1 and keeps the size (3×3 pad 1, 5×5 pad 2; C's 1×1 convs pad 0), every
+pool is 2×2/2, then FC-4096 → dropout → FC-4096 → dropout → FC-classes, as in Sec. 2.1 and 3.1.
 `batch_norm=True` adds BatchNorm after each conv (torchvision's `vgg*_bn`; not in the paper).
 """
 from typing import Any

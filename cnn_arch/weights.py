@@ -40,7 +40,8 @@ def config_of(name, options, dataset, data_dir=None):
   config.augment.resize, config.image_size = EVAL_SIZES.get(name, (256, 224))
   # torchvision's weights take (p / 255 - mean) / std with ImageNet's mean and std, whatever the
   # dataset (TORCHVISION_INPUT: in pixel units).
-  config.input.update(transform='standardize', mean=TORCHVISION_INPUT[0], std=TORCHVISION_INPUT[1])
+  config.input.update(transform='standardize', mean=TORCHVISION_INPUT[0],
+                      std=TORCHVISION_INPUT[1])
   if data_dir:
     config.data_dir = data_dir
   return config

@@ -71,8 +71,7 @@ def describe_input(config):
 
 def resolve_input(config):
   """Write input_stats(config) into config.input (what a run's config.json records)."""
-  mean, std = input_stats(config)
-  config.input.update(mean=tuple(map(float, mean)), std=tuple(map(float, std)))
+  take_input(config, config)
 
 
 def take_input(config, source):
@@ -119,8 +118,9 @@ def color_jitter(image, factors):
 
 
 def pad_and_crop(image, key, pad):
-  """ResNet's CIFAR augmentation (Sec. 4.2): `pad` pixels of zeros on each side of the
-  model's input (zero: the mean, for the transforms that subtract it), then a crop of the original size at a random offset."""
+  """ResNet's CIFAR augmentation (Sec. 4.2): `pad` pixels of zeros on each side of the model's
+  input (zero: the mean, for the transforms that subtract it), then a crop of the original size
+  at a random offset."""
   height, width, channels = image.shape
   padded = jnp.pad(image, ((pad, pad), (pad, pad), (0, 0)))
   y, x = jax.random.randint(key, (2,), 0, 2 * pad + 1)

@@ -65,6 +65,6 @@ def table(spread):
 
 
 def summary(spread):
-  """One line per layer for a sweep's table: 'norm1 1.68/1.70/3.53'."""
+  """p1/p50/p99 of each layer in one cell of a sweep's table: 'norm1 1.68/1.70/3.53, norm2 …'."""
   return ', '.join(f'{name.split("/")[-1]} {p1:.2f}/{p50:.2f}/{p99:.2f}'
                    for name, (p1, p50, p99, _) in spread.items())

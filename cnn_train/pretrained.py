@@ -64,10 +64,11 @@ def init_from(state, config, num_classes):
     raise ValueError(f'{what} holds {source.model.name}, not {config.model.name}: start from a '
                      'run of the same model')
   state, fresh = _with_variables(state, variables, what, num_classes)
-  if augment.take_input(config, source) and jax.process_index() == 0:
-    print(f'init_from: the input its weights were trained on, {augment.describe_input(config)}',
-          file=sys.stderr, flush=True)
+  input_changed = augment.take_input(config, source)  # on every process: the steps use it
   if jax.process_index() == 0:
+    if input_changed:
+      print(f'init_from: the input its weights were trained on, '
+            f'{augment.describe_input(config)}', file=sys.stderr, flush=True)
     print(f'init_from: {", ".join(fresh)} re-initialised for {num_classes} classes; the rest '
           f'from step {step} of {config.init_from}' if fresh else
           f'init_from: every parameter and statistic from step {step} of {config.init_from}',

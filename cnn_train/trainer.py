@@ -230,7 +230,8 @@ def train_and_evaluate(config, workdir, devices=None):
     plateau = optim.plateau_from_json(config, record['plateau'])
     say(f'resumed from step {int(state.step)} of {workdir}')
     if recorded and augment.take_input(config, recorded):
-      say(f'warning: the run goes on with the input it was trained on: {augment.describe_input(config)}')
+      say('warning: the run goes on with the input it was trained on: '
+          f'{augment.describe_input(config)}')
   else:
     state, record = jax.jit(init, out_shardings=state_sharding)(init_key), {}
     if config.init_from:  # a fresh run only: a resumed one goes on from its own checkpoint

@@ -79,6 +79,16 @@ def compilations():
   return block
 
 
+@pytest.fixture(scope='session')
+def fashion_train_images():
+  """The 60,000 real Fashion-MNIST training images (uint8, 28×28) of Debian's package, which
+  setup.sh installs; without them, the tests that need real images are skipped."""
+  from cnn_train import fashion_mnist_debian as fmnist
+  if not fmnist.has_source_files():
+    pytest.skip("no Fashion-MNIST files (setup.sh installs Debian's dataset-fashion-mnist)")
+  return fmnist.read_idx(os.path.join(fmnist.source_dir(), fmnist.FILES['train'][0]))
+
+
 CLASSES = ('ant', 'bee', 'cat')
 
 

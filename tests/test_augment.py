@@ -1,8 +1,6 @@
 """The float augmentation on the device (cnn_train/augment.py): the formulas the host-side TF
 code followed (AlexNet's PCA lighting, tf.image's colour jitter, ResNet's pad-and-crop), drawn per
 example from (seed, index) so that an example's augmentation does not depend on its batch."""
-import os
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -97,12 +95,9 @@ def test_a_run_from_before_config_input_is_standardised_as_it_was_trained():
                              atol=1e-5)
 
 
-def test_the_fashion_mnist_mean_is_its_training_splits():
+def test_the_fashion_mnist_mean_is_its_training_splits(fashion_train_images):
   """STATS' Fashion-MNIST mean and std against the training images (Debian's files)."""
-  from cnn_train import fashion_mnist_debian as fmnist
-  if not fmnist.has_source_files():
-    pytest.skip("no Fashion-MNIST files (setup.sh installs Debian's)")
-  images = fmnist.read_idx(os.path.join(fmnist.source_dir(), fmnist.FILES['train'][0]))
+  images = fashion_train_images
   np.testing.assert_allclose(images.mean() / 255, augment.STATS['fashion_mnist'][0], atol=5e-4)
   np.testing.assert_allclose(images.std() / 255, augment.STATS['fashion_mnist'][1], atol=5e-4)
 

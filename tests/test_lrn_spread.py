@@ -9,24 +9,22 @@ import numpy as np
 import pytest
 
 import cnn_arch
-from cnn_train import augment, fashion_mnist_debian as fmnist, lrn_spread
+from cnn_train import augment, lrn_spread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K_BETA = 2.0 ** 0.75  # AlexNet's k = 2, β = 0.75: the divisor of units with no activity
 
 
-def clothes(count, size):
-  """The first `count` Fashion-MNIST training images, enlarged to size × size, as RGB uint8."""
-  if not fmnist.has_source_files():
-    pytest.skip("no Fashion-MNIST files (setup.sh installs Debian's)")
-  images = fmnist.read_idx(os.path.join(fmnist.source_dir(), fmnist.FILES['train'][0]))[:count]
+def clothes(images, count, size):
+  """The first `count` of Fashion-MNIST `images`, enlarged to size × size, as RGB uint8."""
+  images = images[:count]
   images = np.asarray(jax.image.resize(images[..., None].astype(np.float32),
                                        (count, size, size, 1), 'bilinear'))
   return np.clip(np.round(images), 0, 255).astype(np.uint8).repeat(3, axis=-1)
 
 
-def test_lrn_normalises_raw_pixels_and_only_scales_a_unit_variance_input():
-  images = clothes(16, 96)
+def test_lrn_normalises_raw_pixels_and_only_scales_a_unit_variance_input(fashion_train_images):
+  images = clothes(fashion_train_images, 16, 96)
   model = cnn_arch.create_model('alexnet', 10)  # the paper's init: N(0, 0.01), biases 0 and 1
   variables = jax.jit(lambda k: model.init(k, images[:1].astype(np.float32), train=False))(
       jax.random.key(0))
@@ -49,11 +47,13 @@ def test_the_command_prints_each_lrn_layer_and_refuses_a_network_without(folder)
   out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert out.returncode == 0 and out.stderr == '', out.stderr[-2000:]
   lines = out.stdout.splitlines()
-  assert lines[0].startswith('alexnet (configs/alexnet.py:dataset=folder:') and 'minus_mean' in lines[0]
+  assert lines[0].startswith('alexnet (configs/alexnet.py:dataset=folder:')
+  assert 'minus_mean' in lines[0]
   assert lines[1].split() == ['layer', 'p1', 'p50', 'p99', 'max']
   assert [line.split()[0] for line in lines[2:]] == ['norm1', 'norm2']
   assert all(float(v) >= K_BETA - 1e-4 for line in lines[2:] for v in line.split()[1:])
 
-  out = subprocess.run([sys.executable, 'lrn.py', f'--config=configs/nin.py:dataset=folder:{folder}'],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+  out = subprocess.run(
+      [sys.executable, 'lrn.py', f'--config=configs/nin.py:dataset=folder:{folder}'],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert out.returncode == 2 and out.stderr == "error: nin with {} has no LRN layer\n"

@@ -12,8 +12,8 @@ import cnn_arch
 from cnn_arch.summary import summarize
 
 ISSUE_NAMES = {
-    'lenet5', 'alexnet', 'vgg_a', 'vgg_a_lrn', 'vgg_b', 'vgg_c', 'vgg_d', 'vgg_e', 'vgg_b_5x5', 'vgg11',
-    'vgg13', 'vgg16', 'vgg19', 'nin', 'googlenet', 'inception_bn', 'inception_v3',
+    'lenet5', 'alexnet', 'vgg_a', 'vgg_a_lrn', 'vgg_b', 'vgg_c', 'vgg_d', 'vgg_e', 'vgg_b_5x5',
+    'vgg11', 'vgg13', 'vgg16', 'vgg19', 'nin', 'googlenet', 'inception_bn', 'inception_v3',
     'inception_v4', 'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
     'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet1202'}
 # One of each family and each structural option runs by default; deeper twins are `slow`.

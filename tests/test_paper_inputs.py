@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from cnn_train import fashion_mnist_debian as fmnist, trainer
+from cnn_train import trainer
 from configs import alexnet
 
 CHANCE = 2.3026  # ln 10
@@ -20,9 +20,7 @@ def mean_train_loss(workdir, last):
 
 @pytest.mark.slow
 def test_alexnets_paper_init_learns_on_raw_pixels_and_stays_at_chance_on_unit_variance(
-    tmp_path):
-  if not fmnist.has_source_files():
-    pytest.skip("no Fashion-MNIST files (setup.sh installs Debian's)")
+    tmp_path, fashion_train_images):  # the fixture: Debian's files are there (TFDS reads them)
   losses = {}
   for transform in ('minus_mean', 'standardize'):
     config = alexnet.get_config('dataset=fashion_mnist')  # initializer='paper'
