@@ -25,19 +25,20 @@ def base_learning_rate(config):
 def create_schedule(config, steps_per_epoch, total_steps):
   """An optax schedule (step → lr) for everything but the plateau's validation-driven factor."""
   lr, s = base_learning_rate(config), config.schedule
-  if s.name in ('plateau', 'constant'):
-    return optax.constant_schedule(lr)
-  if s.name == 'step':
-    steps = s.decay_steps or [int(e * steps_per_epoch) for e in s.decay_epochs]
-    boundaries = {step: s.factor for step in steps}
-    if s.warmup_steps:  # ResNet-110 on CIFAR: 0.01 until the training error is below 80 %
-      lr *= s.warmup_factor
-      boundaries[s.warmup_steps] = boundaries.get(s.warmup_steps, 1.0) / s.warmup_factor
-    return optax.piecewise_constant_schedule(lr, boundaries)
   if s.name == 'cosine':
     warmup = int(s.warmup_epochs * steps_per_epoch)
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1))
-  raise ValueError(f'schedule.name={s.name!r}: choose one of {", ".join(SCHEDULES)}')
+  if s.name == 'step':
+    steps = s.decay_steps or [int(e * steps_per_epoch) for e in s.decay_epochs]
+    boundaries = {step: s.factor for step in steps}
+  elif s.name in ('plateau', 'constant'):
+    boundaries = {}
+  else:
+    raise ValueError(f'schedule.name={s.name!r}: choose one of {", ".join(SCHEDULES)}')
+  if s.warmup_steps:  # ResNet-110 on CIFAR: 0.01 until the training error is below 80 %
+    lr *= s.warmup_factor
+    boundaries[s.warmup_steps] = boundaries.get(s.warmup_steps, 1.0) / s.warmup_factor
+  return optax.piecewise_constant_schedule(lr, boundaries)
 
 
 def create_optimizer(config):

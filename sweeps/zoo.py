@@ -22,10 +22,6 @@ MODELS = {
     'Inception-v4': ('configs/inception.py:v4,', 128, 155),  # 10.0
     'ResNet-18': ('configs/resnet.py:18,', 256, 480),        # 28.1
     'ResNet-50': ('configs/resnet.py:50,', 256, 220),        # 12.9
-    # The paper's N(0, 0.01) leaves AlexNet's logits the same for every image at the start
-    # (their spread across images is 0.03 % of their size; He's init: 29 %), so it stays at
-    # chance for epochs; `initializer=he` is what lets a short run learn.
-    'AlexNet, He init': ('configs/alexnet.py:initializer=he,', 128, 920),
     # Inception-v4's recipe stays at chance for the whole budget, its training loss rising in
     # the first 50 iterations (2.6 → 3.0): at init its kernels' gradients are up to 240× the
     # kernels (BatchNorm in training mode), and the recipe's rate overshoots.

@@ -64,6 +64,16 @@ def test_schedules(name, expected):
   np.testing.assert_allclose([schedule(s) for s in (5, 15, 25)], expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize('name', ['plateau', 'constant', 'step'])
+def test_warmup_steps_hold_lr_times_factor_for_every_schedule_that_takes_them(name):
+  c = common.base()
+  c.lr = 0.01
+  c.schedule.update(name=name, decay_epochs=(100,), warmup_steps=50, warmup_factor=0.1)
+  schedule = optim.create_schedule(c, steps_per_epoch=10, total_steps=200)
+  np.testing.assert_allclose([schedule(s) for s in (0, 49, 50, 199)],
+                             [0.001, 0.001, 0.01, 0.01], rtol=1e-6)
+
+
 def test_cosine_warms_up_then_decays_to_zero():
   c = common.base()
   c.lr = 0.2
