@@ -8,7 +8,8 @@ instead of 62.38 M parameters at 227×227); the towers then see half of each oth
     python -m cnn_train.sweep sweeps/alexnet_towers.py:imagenette  # the paper's recipe (or
                                                                    # imagenet2012, folder:PATH)
 
-Sizes as in alexnet_lrn.py: 67×67 on Fashion-MNIST or CIFAR-10, the paper's recipe on photos.
+Sizes and rate as in alexnet_lrn.py: 67×67 on Fashion-MNIST or CIFAR-10 at 0.0025 per iteration
+of 64, the paper's recipe on photos.
 """
 SMALL_IMAGES = ('fashion_mnist', 'mnist', 'cifar10')
 
@@ -20,6 +21,6 @@ def get_sweep(data='fashion_mnist'):
       'args': f'dataset={data}',
       'axes': {'groups': [1, 2]},
       'overrides': {'image_size': 67, 'augment.crop': 'none', 'augment.pca_lighting': 0.0,
-                    'train_split': 'train[:20000]', 'batch_size': 64, 'num_epochs': 3,
+                    'train_split': 'train[:20000]', 'batch_size': 64, 'lr': 0.0025, 'num_epochs': 3,
                     'eval_every_epochs': 0.5, 'schedule.patience': 2} if small else {},
   }
