@@ -59,7 +59,7 @@ def base():
       'min_delta': 1e-4,
       'decay_epochs': (30, 60, 80),  # step: ×factor at each of these epochs
       'decay_steps': (),          # step: ×factor at each of these iterations (wins if set)
-      'warmup_steps': 0,          # step, plateau, constant: the first N iterations at lr × warmup_factor
+      'warmup_steps': 0,          # step, plateau, constant: N iterations at lr × warmup_factor
       'warmup_factor': 0.1,
       'warmup_epochs': 0.0,       # cosine: linear warm-up
   })

@@ -12,7 +12,8 @@ sees 256 inputs), 3 epochs of 20k images, the paper's N(0, 0.01) init on the pap
 pixels minus the mean, on which LRN's divisor varies) at 0.0025 per iteration of 64: with 10
 classes the paper's rate (0.01 at 128, 0.005 at 64) diverges in the first 10 iterations and
 leaves the network at chance (why: sweeps/zoo.py, AlexNet). Photos (imagenette, ImageNet, a
-folder): the paper's recipe at 227×227, for GPUs. The summary gives each LRN layer's divisor spread.
+folder): the paper's recipe at 227×227, for GPUs. The summary gives each LRN layer's divisor
+spread.
 """
 SMALL_IMAGES = ('fashion_mnist', 'mnist', 'cifar10')
 
