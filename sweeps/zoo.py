@@ -1,6 +1,6 @@
 """The model zoo on real photos: every family's recipe for about 20 minutes of a 2-core CPU
 
-    python -m cnn_train.sweep sweeps/zoo.py:folder:PATH/imagenette2-224  # the README's zoo
+    python -m cnn_train.sweep sweeps/zoo.py:folder:PATH/imagenette2-224  # docs/zoo.md
     python -m cnn_train.sweep sweeps/zoo.py:imagenette                    # TFDS's Imagenette
     python -m cnn_train.sweep sweeps/zoo.py                               # Fashion-MNIST, offline
 
