@@ -75,9 +75,11 @@ def main():
 
   value, grads = jax.value_and_grad(loss)(variables['params'])
   print(f'loss {value:.3f} (chance: ln {info.num_classes} = {np.log(info.num_classes):.3f})')
-  kernels = {'/'.join(str(k.key) for k in p[:-1]): (g, w) for (p, g), w in zip(
+  def names(path):  # dict keys only: grouped (towers) kernels are boxed, a `.value` below
+    return [str(k.key) for k in path if hasattr(k, 'key')]
+  kernels = {'/'.join(names(p)[:-1]): (g, w) for (p, g), w in zip(
       jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(variables['params']))
-      if p[-1].key == 'kernel'}
+      if names(p)[-1] == 'kernel'}
   print('|∇W| / |W| of each kernel, one batch:')
   print('  ' + ', '.join(f'{name} {np.linalg.norm(g) / np.linalg.norm(w):.1e}'
                          for name, (g, w) in kernels.items()))
