@@ -25,6 +25,7 @@ def get_sweep(data='fashion_mnist'):
       'args': f'dataset={data}',
       'axes': {'lrn': [True, False]},
       'overrides': {'image_size': 67, 'augment.crop': 'none', 'augment.pca_lighting': 0.0,
-                    'train_split': 'train[:20000]', 'batch_size': 64, 'lr': 0.0025, 'num_epochs': 3,
-                    'eval_every_epochs': 0.5, 'schedule.patience': 2} if small else {},
+                    'train_split': 'train[:20000]', 'batch_size': 64, 'lr': 0.0025,
+                    'num_epochs': 3, 'eval_every_epochs': 0.5,
+                    'schedule.patience': 2} if small else {},
   }
