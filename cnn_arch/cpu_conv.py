@@ -99,21 +99,27 @@ def _conv_of_patches(x, kernel, strides, pads, out_hw):
   return out.reshape(*patches.shape[:3], kernel.shape[-1])
 
 
+def _accumulator(dtype):
+  """Sums over images and pixels in float32 at least (bfloat16 runs), float64 for float64."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
 def _kernel_gradient_of_patches(x, grad_out, kernel_shape, strides, pads, groups):
   """d loss / d kernel = Σ over images and output pixels of (input patch) ⊗ (output gradient)."""
   kh, kw, cg, out = kernel_shape
   n, ho, wo, _ = grad_out.shape
   patches = _patches(x, (kh, kw), strides, pads, (ho, wo))
+  accumulate = _accumulator(x.dtype)
   # Images and pixels flattened into one contraction axis: XLA:CPU's dot is fastest so.
   rows = n * ho * wo
   if groups == 1:  # a plain matrix product: with a unit group axis, XLA:CPU first transposes
     # grad_out, which can cost as much as the product
     return jnp.einsum('rk,ro->ko', patches.reshape(rows, -1), grad_out.reshape(rows, out),
-                      preferred_element_type=jnp.float32).reshape(kernel_shape)
+                      preferred_element_type=accumulate).reshape(kernel_shape)
   patches = patches.reshape(rows, kh * kw, groups, cg)
   grad_out = grad_out.reshape(rows, groups, out // groups)
   return jnp.einsum('rkgc,rgo->kcgo', patches, grad_out,
-                    preferred_element_type=jnp.float32).reshape(kernel_shape)
+                    preferred_element_type=accumulate).reshape(kernel_shape)
 
 
 def _kernel_gradient_swapped(x, grad_out, kernel_shape, strides, pads, groups):
@@ -139,7 +145,7 @@ def _kernel_gradient_swapped(x, grad_out, kernel_shape, strides, pads, groups):
   padding = [(q.max(), size - out - q.min()) for q, size, out in ((qh, rows, ho), (qw, cols, wo))]
   out = lax.conv_general_dilated(
       grad_out, phases.reshape(rows, cols, n, sh * sw * cin), (1, 1), padding,
-      dimension_numbers=('CHWN', 'HWIO', 'HWCN'), preferred_element_type=jnp.float32)
+      dimension_numbers=('CHWN', 'HWIO', 'HWCN'), preferred_element_type=_accumulator(x.dtype))
   out = out.reshape(*out.shape[:2], sh, sw, cin, -1)
   return out[(qh.max() - qh)[:, None], (qw.max() - qw)[None], ah[:, None], aw[None]]
 
