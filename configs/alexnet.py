@@ -11,6 +11,10 @@ the pixels" (per channel here): on it the paper's N(0, 0.01) init learns and LRN
 `towers=2` is the paper's two-GPU layout: groups=2, and each tower's kernels and activations on
 its own device of a pair (the mesh's 'model' axis); with 4 devices, two such pairs split the batch.
 
+`positive_bias=0.1` starts the biases the paper sets to 1 (conv2, conv4, conv5, FC6, FC7) at
+Caffe's 0.1 instead (bvlc_alexnet: "initialization to 1 resulted in flat training loss",
+BVLC/caffe#327); the two towers on 10 classes need it (docs/sweeps.md).
+
 `initializer=he` swaps the paper's N(0, 0.01) for He's init, and the input for the unit-variance
 one it is derived for (on raw pixels its logits are 58 times larger: a first loss in the hundreds).
 """
@@ -19,14 +23,15 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, lrn=True, groups=1, towers=1, initializer='paper',
-                         dataset='imagenet2012')
+                         positive_bias=1.0, dataset='imagenet2012')
   if arg.towers not in (1, 2):
     raise ValueError(f'configs/alexnet.py: towers={arg.towers}; 1 (one device per model) or 2')
   if arg.towers == 2:
     arg.groups = 2  # two towers on two devices are the two groups
   c = common.set_dataset(common.base(), arg.dataset, image_size=227)
   c.model.name = 'alexnet'
-  c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups, 'initializer': arg.initializer}
+  c.model.overrides = {'lrn': arg.lrn, 'groups': arg.groups, 'initializer': arg.initializer,
+                       'positive_bias': arg.positive_bias}
   c.model_axis = arg.towers
   if arg.initializer == 'he':  # He et al. derive it for inputs of unit variance
     c.input.transform = 'standardize'

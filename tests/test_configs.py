@@ -31,8 +31,9 @@ def test_config_variants(family, arg):
 
 def test_variant_values_reach_the_model():
   from configs import alexnet, googlenet, resnet, vgg
-  assert alexnet.get_config('lrn=False,groups=2,initializer=he').model.overrides.to_dict() == {
-      'lrn': False, 'groups': 2, 'initializer': 'he'}
+  assert alexnet.get_config('lrn=False,groups=2,initializer=he,positive_bias=0.1'
+                            ).model.overrides.to_dict() == {
+      'lrn': False, 'groups': 2, 'initializer': 'he', 'positive_bias': 0.1}
   towers = alexnet.get_config('towers=2')
   assert towers.model.overrides.groups == 2 and towers.model_axis == 2
   assert alexnet.get_config().model_axis == 1

@@ -74,6 +74,17 @@ def test_alexnet_paper_initialisation():
   assert abs(float(jnp.mean(params['fc6']['kernel']))) < 1e-4
 
 
+def test_alexnet_caffe_positive_bias():
+  """positive_bias=0.1: Caffe's bvlc_alexnet value where the paper sets 1; the zeros stay."""
+  model = cnn_arch.create_model('alexnet', 10, groups=2, positive_bias=0.1)
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 67, 67, 3))))
+  params = params['params']
+  for name in ('conv2', 'conv4', 'conv5', 'fc6', 'fc7'):
+    assert jnp.allclose(params[name]['bias'], 0.1), name
+  for name in ('conv1', 'conv3', 'fc8'):
+    assert jnp.all(params[name]['bias'] == 0.0), name
+
+
 def test_alexnet_he_initialisation_keeps_the_signal_scale():
   """initializer='he': N(0, 2/fan_in) kernels (fan-in per tower), zero biases."""
   model = cnn_arch.create_model('alexnet', groups=2, initializer='he')
