@@ -26,10 +26,10 @@ def main(argv):
   workdir, config = train._WORKDIR.value, train._CONFIG.value
   if bool(workdir) == bool(config):
     train.fail('give one of --workdir=DIR (a run) and --config=FILE (a fresh initialisation)')
-  from cnn_train import lrn_spread, pretrained
+  from cnn_train import lrn_spread, runs
   try:
     if workdir:
-      config, variables, step = pretrained.load_variables(workdir, _CHECKPOINT.value)
+      config, variables, step = runs.load_variables(workdir, _CHECKPOINT.value)
       what = f'{workdir}, step {step}'
     else:
       variables, what = None, f'{flags.FLAGS["config"].config_filename}, fresh initialisation'

@@ -5,6 +5,7 @@
     logits = model.apply(variables, images, train=False)
 
     model, variables = cnn_arch.from_torchvision('resnet50', state_dict)  # torchvision's weights
+    model, variables = cnn_arch.from_timm('inception_resnet_v2', state_dict)  # timm's
 """
 import contextlib
 import dataclasses
@@ -19,6 +20,7 @@ from cnn_arch.alexnet import AlexNet
 from cnn_arch.googlenet import GoogLeNet
 from cnn_arch.lenet import LeNet5
 from cnn_arch.nin import NiN
+from cnn_arch.timm_weights import from_timm
 from cnn_arch.torchvision_weights import from_torchvision
 from cnn_arch.vgg import VGG
 
@@ -33,6 +35,8 @@ _MODELS = {
     'inception_bn': (inception.inception_bn, (224, 224, 3)),
     'inception_v3': (inception.inception_v3, (299, 299, 3)),
     'inception_v4': (inception.inception_v4, (299, 299, 3)),
+    'inception_resnet_v1': (inception.inception_resnet_v1, (299, 299, 3)),
+    'inception_resnet_v2': (inception.inception_resnet_v2, (299, 299, 3)),
     **{f'resnet{d}': (partial(resnet.resnet, d), (224, 224, 3)) for d in resnet.STAGES},
     **{f'resnet{d}': (partial(resnet.cifar_resnet, d), (32, 32, 3)) for d in resnet.CIFAR_DEPTHS},
 }

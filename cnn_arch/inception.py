@@ -1,9 +1,12 @@
-"""Inception-BN (v2), Inception-v3 and Inception-v4, each written as a table of branches.
+"""Inception-BN (v2), Inception-v3, Inception-v4 and Inception-ResNet-v1/v2, each written as a
+table of branches.
 
 A network is a sequence of named layers. A layer is a `Conv` (conv → BatchNorm → ReLU), a
-`Pool`, or an Inception block: a tuple of branches, each a tuple of steps applied in order, the
-branch outputs concatenated on channels. A `Fork` step splits a branch into two parallel convs
-(v3/v4's 1×3 | 3×1 pairs). Reading a table row is reading the paper's figure of that block.
+`Pool`, an Inception block or a `Residual` one. A block is a tuple of branches, each a tuple of
+steps applied in order, the branch outputs concatenated on channels. A `Fork` step splits a
+branch into two parallel convs (v3/v4's 1×3 | 3×1 pairs). Reading a table row is reading the
+paper's figure of that block; v4 and Inception-ResNet-v2 list the branches in the order the
+released model (TF-slim) concatenates them, so that its weights fit.
 """
 from functools import partial
 from typing import Any, Callable, NamedTuple
@@ -28,6 +31,7 @@ class Pool(NamedTuple):
   stride: int = 1
   padding: int = 1
   ceil_mode: bool = False
+  count_padding: bool = True  # average pools: Caffe's and torchvision's; TF's SAME pools do not
 
 
 class Fork(NamedTuple):
@@ -35,8 +39,19 @@ class Fork(NamedTuple):
   right: Conv
 
 
+class Residual(NamedTuple):
+  """Inception-ResNet's block (Sec. 3.2): the branches' concatenation, a linear 1×1 conv back to
+  the input's width (a bias, no BatchNorm: "not on top of the summations"), scaled by 0.1-0.3
+  (Sec. 3.3: "scaling down the residuals before adding them ... stabilize the training"), added
+  to the input, then ReLU (the released v2's last block has none)."""
+  branches: tuple
+  scale: float
+  relu: bool = True
+
+
 MAX_3x3_S2 = Pool('max', 3, 2, 0)
 AVG_3x3 = Pool('avg')
+AVG_3x3_TF = Pool('avg', count_padding=False)  # TF-slim's SAME average pool (v4, v2)
 
 
 # --- Inception-BN: Ioffe & Szegedy 2015, Figure 5 (5×5 convs replaced by two 3×3). ---
@@ -123,73 +138,187 @@ INCEPTION_V3_AUX = (('pool', Pool('avg', 5, 3, 0)), ('conv0', Conv(128, 1)),
                     ('conv1', Conv(768, 5, 1, 'VALID')))
 
 
-# --- Inception-v4: Szegedy et al. 2017, Figures 3-8. ---
-_V4_A = ((AVG_3x3, Conv(96, 1)),                                       # Figure 4: 35×35×384
-         (Conv(96, 1),),
-         (Conv(64, 1), Conv(96, 3)),
-         (Conv(64, 1), Conv(96, 3), Conv(96, 3)))
-_V4_REDUCTION_A = ((MAX_3x3_S2,),                                      # Figure 7, k,l,m,n =
-                   (Conv(384, 3, 2, 'VALID'),),                        # 192, 224, 256, 384
-                   (Conv(192, 1), Conv(224, 3), Conv(256, 3, 2, 'VALID')))
-_V4_B = ((AVG_3x3, Conv(128, 1)),                                      # Figure 5: 17×17×1024
-         (Conv(384, 1),),
-         (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
-         (Conv(192, 1), Conv(192, (1, 7)), Conv(224, (7, 1)), Conv(224, (1, 7)),
-          Conv(256, (7, 1))))
-_V4_REDUCTION_B = ((MAX_3x3_S2,),                                      # Figure 8
-                   (Conv(192, 1), Conv(192, 3, 2, 'VALID')),
-                   (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, 2, 'VALID')))
-_V4_C = ((AVG_3x3, Conv(256, 1)),                                      # Figure 6: 8×8×1536
-         (Conv(256, 1),),
-         (Conv(384, 1), Fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
-         (Conv(384, 1), Conv(448, (1, 3)), Conv(512, (3, 1)),
-          Fork(Conv(256, (1, 3)), Conv(256, (3, 1)))))
+# --- Inception-v4: Szegedy et al. 2017, Figures 3-8, as the authors released it (TF-slim, as
+# timm ports it): the pool branch last, and a stem whose 7×1 | 1×7 pair runs 1×7 first. ---
+def _reduction_a(k, l, m, n):  # Figure 7 and Table 1: 35 → 17
+  return ((Conv(n, 3, 2, 'VALID'),),
+          (Conv(k, 1), Conv(l, 3), Conv(m, 3, 2, 'VALID')),
+          (MAX_3x3_S2,))
 
-INCEPTION_V4 = (
-    ('conv1', Conv(32, 3, 2, 'VALID')),     # Figure 3, the stem: 149×149×32
+
+_V4_A = ((Conv(96, 1),),                                               # Figure 4: 35×35×384
+         (Conv(64, 1), Conv(96, 3)),
+         (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+         (AVG_3x3_TF, Conv(96, 1)))
+_V4_B = ((Conv(384, 1),),                                              # Figure 5: 17×17×1024
+         (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
+         (Conv(192, 1), Conv(192, (7, 1)), Conv(224, (1, 7)), Conv(224, (7, 1)),
+          Conv(256, (1, 7))),
+         (AVG_3x3_TF, Conv(128, 1)))
+_V4_REDUCTION_B = ((Conv(192, 1), Conv(192, 3, 2, 'VALID')),           # Figure 8
+                   (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, 2, 'VALID')),
+                   (MAX_3x3_S2,))
+_V4_C = ((Conv(256, 1),),                                              # Figure 6: 8×8×1536
+         (Conv(384, 1), Fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
+         (Conv(384, 1), Conv(448, (3, 1)), Conv(512, (1, 3)),
+          Fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
+         (AVG_3x3_TF, Conv(256, 1)))
+_V4_STEM = (                                # Figure 3, shared with Inception-ResNet-v2's paper
+    ('conv1', Conv(32, 3, 2, 'VALID')),     # 149×149×32
     ('conv2', Conv(32, 3, 1, 'VALID')),     # 147×147×32
     ('conv3', Conv(64, 3)),                 # 147×147×64
+)
+
+INCEPTION_V4 = (
+    *_V4_STEM,
     ('stem_a', ((MAX_3x3_S2,), (Conv(96, 3, 2, 'VALID'),))),          # 73×73×160
     ('stem_b', ((Conv(64, 1), Conv(96, 3, 1, 'VALID')),
-                (Conv(64, 1), Conv(64, (7, 1)), Conv(64, (1, 7)), Conv(96, 3, 1, 'VALID')))),
+                (Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), Conv(96, 3, 1, 'VALID')))),
     ('stem_c', ((Conv(192, 3, 2, 'VALID'),), (MAX_3x3_S2,))),         # 35×35×384
     *((f'inception_a{i}', _V4_A) for i in range(1, 5)),
-    ('reduction_a', _V4_REDUCTION_A),                                  # 17×17×1024
+    ('reduction_a', _reduction_a(192, 224, 256, 384)),                 # 17×17×1024
     *((f'inception_b{i}', _V4_B) for i in range(1, 8)),
     ('reduction_b', _V4_REDUCTION_B),                                  # 8×8×1536
     *((f'inception_c{i}', _V4_C) for i in range(1, 4)),
 )
 
 
-def _apply(step, x, unit, name):
-  """Apply one table entry (conv, pool, fork or a whole block) to `x`."""
+# --- Inception-ResNet: the same paper, Figures 7 and 9-19. The scales are the released v2's
+# (0.17, 0.10, 0.20; the paper says only "between 0.1 and 0.3"). ---
+def _resnet_reduction_b(a, b, c, d):  # Figures 12 and 18: 17 → 8
+  return ((Conv(256, 1), Conv(a, 3, 2, 'VALID')),
+          (Conv(256, 1), Conv(b, 3, 2, 'VALID')),
+          (Conv(256, 1), Conv(c, 3), Conv(d, 3, 2, 'VALID')),
+          (MAX_3x3_S2,))
+
+
+_RESNET_V1_A = Residual(((Conv(32, 1),),                               # Figure 10: 35×35×256
+                         (Conv(32, 1), Conv(32, 3)),
+                         (Conv(32, 1), Conv(32, 3), Conv(32, 3))), 0.17)
+_RESNET_V1_B = Residual(((Conv(128, 1),),                              # Figure 11: 17×17×896
+                         (Conv(128, 1), Conv(128, (1, 7)), Conv(128, (7, 1)))), 0.10)
+_RESNET_V1_C = Residual(((Conv(192, 1),),                              # Figure 13: 8×8×1792
+                         (Conv(192, 1), Conv(192, (1, 3)), Conv(192, (3, 1)))), 0.20)
+
+INCEPTION_RESNET_V1 = (
+    *_V4_STEM,                              # Figure 14, the stem
+    ('pool1', MAX_3x3_S2),                  # 73×73×64
+    ('conv4', Conv(80, 1)),                 # 73×73×80
+    ('conv5', Conv(192, 3, 1, 'VALID')),    # 71×71×192
+    ('conv6', Conv(256, 3, 2, 'VALID')),    # 35×35×256
+    *((f'inception_resnet_a{i}', _RESNET_V1_A) for i in range(1, 6)),
+    ('reduction_a', _reduction_a(192, 192, 256, 384)),                 # 17×17×896
+    *((f'inception_resnet_b{i}', _RESNET_V1_B) for i in range(1, 11)),
+    ('reduction_b', _resnet_reduction_b(384, 256, 256, 256)),          # 8×8×1792
+    *((f'inception_resnet_c{i}', _RESNET_V1_C) for i in range(1, 6)),
+)
+
+# v2 as released (TF-slim's inception_resnet_v2, timm's port), not as Figures 15-19 draw it: a
+# v3-like stem and an Inception block (mixed_5b) to 35×35×320 in place of Figure 3's stem, the
+# blocks 320/1088/2080 wide (the figures' 384/1154/2048 do not add up across Reduction-B),
+# 10/20/10 of them (Figure 15: 5/10/5), the last without
+# its ReLU, and a 1×1 conv to 1536 before the pool.
+_RESNET_V2_A = Residual(((Conv(32, 1),),                               # Figure 16: 35×35×320
+                         (Conv(32, 1), Conv(32, 3)),
+                         (Conv(32, 1), Conv(48, 3), Conv(64, 3))), 0.17)
+_RESNET_V2_B = Residual(((Conv(192, 1),),                              # Figure 17: 17×17×1088
+                         (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1)))), 0.10)
+_RESNET_V2_C = ((Conv(192, 1),),                                       # Figure 19: 8×8×2080
+                (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1))))
+
+INCEPTION_RESNET_V2 = (
+    *_V4_STEM,
+    ('pool1', MAX_3x3_S2),                  # 73×73×64
+    ('conv4', Conv(80, 1)),                 # 73×73×80
+    ('conv5', Conv(192, 3, 1, 'VALID')),    # 71×71×192
+    ('pool2', MAX_3x3_S2),                  # 35×35×192
+    ('mixed_5b', ((Conv(96, 1),),           # 35×35×320
+                  (Conv(48, 1), Conv(64, 5)),
+                  (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+                  (AVG_3x3_TF, Conv(64, 1)))),
+    *((f'inception_resnet_a{i}', _RESNET_V2_A) for i in range(1, 11)),
+    ('reduction_a', _reduction_a(256, 256, 384, 384)),                 # 17×17×1088
+    *((f'inception_resnet_b{i}', _RESNET_V2_B) for i in range(1, 21)),
+    ('reduction_b', _resnet_reduction_b(384, 288, 288, 320)),          # 8×8×2080
+    *((f'inception_resnet_c{i}', Residual(_RESNET_V2_C, 0.20)) for i in range(1, 10)),
+    ('inception_resnet_c10', Residual(_RESNET_V2_C, 1.0, relu=False)),
+    ('conv7', Conv(1536, 1)),               # 8×8×1536
+)
+
+
+def _apply(step, x, unit, conv, name):
+  """Apply one table entry (conv, pool, fork or a whole block) to `x`; `unit` makes a
+  conv → BatchNorm → ReLU, `conv` a plain convolution (a residual block's linear 1×1)."""
   if isinstance(step, Conv):
     kernel = (step.kernel,) * 2 if isinstance(step.kernel, int) else step.kernel
     return unit(step.width, kernel, strides=step.stride, padding=step.padding, name=name)(x)
   if isinstance(step, Pool):
     if step.kind == 'max':
       return MaxPool(step.window, step.stride, step.padding, step.ceil_mode, name=name)(x)
-    return AvgPool(step.window, step.stride, step.padding, name=name)(x)
+    return AvgPool(step.window, step.stride, step.padding, step.count_padding, name=name)(x)
   if isinstance(step, Fork):
-    return jnp.concatenate([_apply(c, x, unit, f'{name}{side}') for side, c in
+    return jnp.concatenate([_apply(c, x, unit, conv, f'{name}{side}') for side, c in
                             (('_1', step.left), ('_2', step.right))], axis=-1)
-  return Block(step, unit, name=name)(x)
+  if isinstance(step, Residual):
+    return ResidualBlock(step, unit, conv, name=name)(x)
+  return Block(step, unit, conv, name=name)(x)
+
+
+def _branches(branches, x, unit, conv):
+  """The branches side by side, concatenated on channels (inside a block's compact call)."""
+  outputs = []
+  for b, steps in enumerate(branches):
+    y = x
+    for s, step in enumerate(steps):
+      y = _apply(step, y, unit, conv, f'branch{b}_{s}')
+    outputs.append(y)
+  return jnp.concatenate(outputs, axis=-1)
 
 
 class Block(nn.Module):
-  """An Inception block: its branches side by side, concatenated on channels."""
+  """An Inception block."""
   branches: tuple
   unit: Callable[..., nn.Module]
+  conv: Callable[..., nn.Module]
 
   @nn.compact
   def __call__(self, x):
-    outputs = []
-    for b, steps in enumerate(self.branches):
-      y = x
-      for s, step in enumerate(steps):
-        y = _apply(step, y, self.unit, f'branch{b}_{s}')
-      outputs.append(y)
-    return jnp.concatenate(outputs, axis=-1)
+    return _branches(self.branches, x, self.unit, self.conv)
+
+
+class ResidualBlock(nn.Module):
+  """An Inception-ResNet block (`Residual`)."""
+  block: Residual
+  unit: Callable[..., nn.Module]
+  conv: Callable[..., nn.Module]
+
+  @nn.compact
+  def __call__(self, x):
+    y = _branches(self.block.branches, x, self.unit, self.conv)
+    y = self.conv(x.shape[-1], (1, 1), name='up')(y)  # linear, with a bias
+    x = x + self.block.scale * y
+    return nn.relu(x) if self.block.relu else x
+
+
+def units_in_order(table):
+  """(path, kind) of every convolution of a table, in the order the network runs them: 'unit'
+  (conv → BatchNorm → ReLU) or 'conv' (a residual block's linear 1×1). The released models' state
+  dicts list their weights in this order."""
+  for name, layer in table:
+    yield from _units_of(layer, name)
+
+
+def _units_of(step, name):
+  if isinstance(step, Conv):
+    yield name, 'unit'
+  elif isinstance(step, Fork):
+    yield from ((f'{name}_1', 'unit'), (f'{name}_2', 'unit'))
+  elif not isinstance(step, Pool):
+    for b, steps in enumerate(step.branches if isinstance(step, Residual) else step):
+      for s, inner in enumerate(steps):
+        yield from _units_of(inner, f'{name}/branch{b}_{s}')
+    if isinstance(step, Residual):
+      yield f'{name}/up', 'conv'
 
 
 class InceptionNet(nn.Module):
@@ -218,11 +347,11 @@ class InceptionNet(nn.Module):
     with_aux = self.aux and (train or self.is_initializing())
     aux_logits = ()
     for name, layer in self.layers:
-      x = _apply(layer, x, unit, name)
+      x = _apply(layer, x, unit, conv, name)
       if with_aux and name == self.aux_after:
         y = x
         for aux_name, step in self.aux_layers:
-          y = _apply(step, y, unit, f'aux_{aux_name}')
+          y = _apply(step, y, unit, conv, f'aux_{aux_name}')
         aux_logits = (dense(self.num_classes, name='aux_fc')(GlobalAvgPool(name='aux_global_pool')(y)),)
     x = GlobalAvgPool(name='global_pool')(x)
     if self.dropout_rate:
@@ -235,3 +364,6 @@ inception_bn = partial(InceptionNet, INCEPTION_BN, bn_epsilon=1e-5)
 inception_v3 = partial(InceptionNet, INCEPTION_V3, dropout_rate=0.2, aux=True,
                        aux_layers=INCEPTION_V3_AUX, aux_after='mixed_6e')
 inception_v4 = partial(InceptionNet, INCEPTION_V4, dropout_rate=0.2)
+# Sec. 3.3's keep probability of 0.8 before the classifier, as in v4.
+inception_resnet_v1 = partial(InceptionNet, INCEPTION_RESNET_V1, dropout_rate=0.2)
+inception_resnet_v2 = partial(InceptionNet, INCEPTION_RESNET_V2, dropout_rate=0.2)

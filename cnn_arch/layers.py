@@ -101,12 +101,15 @@ def _max_of_views_backward(window, stride, saved, grad_out):
 _max_of_views.defvjp(_max_of_views_forward, _max_of_views_backward)
 
 
-def avg_pool(x, window, stride, padding=0):
-  """Mean over square windows; padded zeros count, as in Caffe."""
-  summed = jax.lax.reduce_window(  # 0.0 stays a Python scalar so JAX sees a sum (and its grad)
+def avg_pool(x, window, stride, padding=0, count_padding=True):
+  """Mean over square windows; padded zeros count, as in Caffe and torchvision, or not
+  (`count_padding=False`: TensorFlow's SAME pooling, PyTorch's count_include_pad=False)."""
+  window_sum = lambda x: jax.lax.reduce_window(  # noqa: E731  (0.0: JAX sees a sum, and its grad)
       x, 0.0, jax.lax.add, (1, window, window, 1), (1, stride, stride, 1),
       ((0, 0), *_pads(x, window, stride, padding, False), (0, 0)))
-  return summed / (window * window)
+  if count_padding:
+    return window_sum(x) / (window * window)
+  return window_sum(x) / window_sum(jnp.ones((1, *x.shape[1:3], 1), x.dtype))
 
 
 class LRN(nn.Module):
@@ -132,13 +135,14 @@ class MaxPool(nn.Module):
 
 
 class AvgPool(nn.Module):
-  """Square average pooling; padded zeros count in the mean, as in Caffe."""
+  """Square average pooling; padded zeros count in the mean unless `count_padding=False`."""
   window: int
   stride: int
   padding: int = 0
+  count_padding: bool = True
 
   def __call__(self, x):
-    return avg_pool(x, self.window, self.stride, self.padding)
+    return avg_pool(x, self.window, self.stride, self.padding, self.count_padding)
 
 
 class GlobalAvgPool(nn.Module):

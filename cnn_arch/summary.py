@@ -34,6 +34,8 @@ PAPERS = {
     'inception_bn': 'Ioffe & Szegedy 2015',
     'inception_v3': 'Szegedy et al. 2016',
     'inception_v4': 'Szegedy et al. 2017',
+    'inception_resnet_v1': 'Szegedy et al. 2017',
+    'inception_resnet_v2': 'Szegedy et al. 2017',
     **{f'resnet{d}': 'He et al. 2016' for d in (18, 34, 50, 101, 152)},
     **{f'resnet{d}': 'He et al. 2016 (CIFAR-10)' for d in (20, 32, 44, 56, 110, 1202)},
 }

@@ -133,7 +133,7 @@ def _inception_v3_layers(ours, options):
     if name in _V3_STEM:
       units.append((_V3_STEM[name], name))
     elif name in _V3_BLOCKS:
-      ours_in_order = [f'{name}/{unit}' for unit in _units(layer)]
+      ours_in_order = [path for path, _ in inception.units_in_order(((name, layer),))]
       assert len(ours_in_order) == len(_V3_BLOCKS[name]), name
       units += [(f'Mixed_{name[-2:]}.{theirs}', unit)
                 for theirs, unit in zip(_V3_BLOCKS[name], ours_in_order)]
@@ -145,16 +145,6 @@ def _inception_v3_layers(ours, options):
     layers += [(f'{theirs}.conv', f'{unit}/conv', 'conv_nobias'),
                (f'{theirs}.bn', f'{unit}/bn', 'bn')]
   return layers + [('fc', 'fc', 'linear')]
-
-
-def _units(block):
-  """Our names of a block's conv units, in table order (`inception.Block`'s naming)."""
-  for b, steps in enumerate(block):
-    for s, step in enumerate(steps):
-      if isinstance(step, inception.Conv):
-        yield f'branch{b}_{s}'
-      elif isinstance(step, inception.Fork):
-        yield from (f'branch{b}_{s}_1', f'branch{b}_{s}_2')
 
 
 def _entries(theirs, ours, kind, flattened=None):

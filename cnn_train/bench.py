@@ -28,15 +28,15 @@ def train_step(config, steps=10, devices=None):
   import numpy as np
 
   import cnn_arch
-  from cnn_train import sharding, sources, trainer
+  from cnn_train import sharding, sources, train_state
   name, batch, dtype = config.model.name, config.batch_size, config.dtype
   mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(batch, mesh)
   channels = cnn_arch.input_shape(name)[-1]
   num_classes = 10 if name == 'lenet5' else 1000
   info = sources.DatasetInfo(num_classes, 1_000_000, 50_000, channels)
-  init, abstract_state = trainer.train_state_of(config, info, mesh)
-  train_step, _ = trainer.jitted_steps(config, abstract_state, mesh, lambda _: config.lr,
+  init, abstract_state = train_state.train_state_of(config, info, mesh)
+  train_step, _ = train_state.jitted_steps(config, abstract_state, mesh, lambda _: config.lr,
                                        jax.random.key(1))
   state = jax.jit(init, out_shardings=jax.tree.map(lambda s: s.sharding, abstract_state))(
       jax.random.key(0))

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from cnn_arch import layers
-from cnn_train import augment, input_pipeline, sources, trainer
+from cnn_train import augment, input_pipeline, sources, train_state
 
 PERCENTILES = (1, 50, 99)
 
@@ -45,7 +45,7 @@ def of_config(config, count=32, variables=None):
   """divisor_spread of config's model on `count` of its evaluation photos, with `variables` (a
   run's) or a fresh initialisation from config.seed."""
   info = sources.dataset_info(config)
-  model = trainer.create_model(config, info.num_classes)
+  model = train_state.create_model(config, info.num_classes)
   images = photos(config, count)
   if variables is None:
     variables = jax.jit(lambda key: model.init(key, images[:1], train=False))(

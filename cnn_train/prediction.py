@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from cnn_train import augment, folder_listing, image_ops, pretrained, sources, trainer
+from cnn_train import augment, folder_listing, image_ops, runs, sources, train_state
 
 IMAGENET_CLASSES = os.path.join(os.path.dirname(__file__), 'imagenet_classes.txt')
 BATCH = 32  # images per forward pass
@@ -41,9 +41,9 @@ def load_image(path, config):
 
 def predict(workdir, paths, checkpoint='latest', top=5):
   """(step, [(path, [(class name, probability)] × top)]) for the image files `paths`."""
-  config, variables, step = pretrained.load_variables(workdir, checkpoint)
+  config, variables, step = runs.load_variables(workdir, checkpoint)
   names = class_names(config)
-  model = trainer.create_model(config, len(names))
+  model = train_state.create_model(config, len(names))
   mean, std = augment.input_stats(config)
   apply = jax.jit(lambda v, x: jax.nn.softmax(model.apply(
       v, augment.normalize(x, mean, std), train=False).astype(np.float32)))

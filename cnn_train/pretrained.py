@@ -6,24 +6,22 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from flax import traverse_util
 
-from cnn_train import augment, checkpoints, optim, sharding, sources
+from cnn_train import augment, checkpoints, optim, runs, sharding, sources, train_state
 
 
 def write_run(workdir, config, variables, num_classes, source=None):
   """WORKDIR/config.json and a step-0 checkpoint holding `variables` (params, batch_stats) of
   `config`'s model with `num_classes` outputs: a run directory that eval.py, predict.py and
   `init_from` read. `source` (a dict) goes to WORKDIR/weights.json: where the weights came from."""
-  from cnn_train import trainer  # the trainer imports this module
-  trainer.check_config(config)
-  trainer.make_workdir(workdir)
+  train_state.check_config(config)
+  runs.make_workdir(workdir)
   if os.path.exists(os.path.join(workdir, 'checkpoints')):
     raise ValueError(f'{workdir} already holds a run; give a new --workdir')
   mesh = sharding.create_mesh(None, config.model_axis)
   info = sources.DatasetInfo(num_classes, 0, 0, 3)  # the dataset need not be there
-  init, abstract = trainer.train_state_of(config, info, mesh)
+  init, abstract = train_state.train_state_of(config, info, mesh)
   state = jax.jit(init, out_shardings=jax.tree.map(lambda s: s.sharding, abstract))(
       jax.random.key(config.seed))
   state, _ = _with_variables(state, variables, 'the weights')
@@ -38,27 +36,13 @@ def write_run(workdir, config, variables, num_classes, source=None):
       json.dump(source, f, indent=2)
 
 
-def load_variables(workdir, checkpoint='latest'):
-  """(config, {'params', 'batch_stats'} as numpy, step) of a run's checkpoint ('latest', 'best'
-  or a step), read without the run's dataset."""
-  from cnn_train import evaluation  # it imports the trainer, which imports this module
-  config = evaluation.load_config(workdir)
-  manager = checkpoints.create_manager(workdir, config, read_only=True)
-  step = evaluation.choose_step(manager, workdir, checkpoint)
-  # The saved arrays as they are: no abstract state, which would need the dataset's classes.
-  state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore())).state
-  manager.close()
-  return config, {k: jax.tree.map(np.asarray, state[k]) for k in ('params', 'batch_stats')
-                  if state.get(k)}, step
-
-
 def init_from(state, config, num_classes):
   """`state` with the parameters and BatchNorm statistics of the run in `config.init_from`.
 
   A classifier whose number of classes differs (the layers whose output axis is the classes)
   keeps its fresh initialisation, and one line says so; any other difference in names or shapes
   is an error naming the array."""
-  source, variables, step = load_variables(config.init_from)
+  source, variables, step = runs.load_variables(config.init_from)
   what = f'init_from={config.init_from}'
   if source.model.name != config.model.name:
     raise ValueError(f'{what} holds {source.model.name}, not {config.model.name}: start from a '

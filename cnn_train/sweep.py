@@ -178,8 +178,8 @@ def _with_devices(slot, command):
 def read_run(name, run_dir):
   """One summary row, from what train.py and eval.py wrote in `run_dir`."""
   from cnn_arch.summary import summarize
-  from cnn_train import evaluation, sources
-  config = evaluation.load_config(run_dir)
+  from cnn_train import runs, sources
+  config = runs.load_config(run_dir)
   info = sources.dataset_info(config)
   model = summarize(config.model.name, config.image_size, info.num_classes,
                     channels=info.channels, **config.model.overrides)
@@ -193,8 +193,8 @@ def read_run(name, run_dir):
   speeds = [line['images_per_s'] for line in lines if 'images_per_s' in line]
   lrn = ''
   if any(layer['type'] == 'LRN' for layer in model['layers']):  # how much it normalised
-    from cnn_train import lrn_spread, pretrained
-    _, variables, _ = pretrained.load_variables(run_dir)
+    from cnn_train import lrn_spread
+    _, variables, _ = runs.load_variables(run_dir)
     lrn = lrn_spread.summary(lrn_spread.of_config(config, LRN_PHOTOS, variables))
   return {
       'variant': name, 'params': model['params'], 'macs': model['macs'],

@@ -5,76 +5,15 @@ import os
 import signal
 import sys
 import time
-from functools import partial
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import tqdm
 from clu import metric_writers
 
-import cnn_arch
-from cnn_train import (augment, checkpoints, input_pipeline, optim, pretrained, sharding, sources,
-                       steps)
+from cnn_train import (augment, checkpoints, evaluation, input_pipeline, optim, pretrained, runs,
+                       sharding, sources, train_state)
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
-MONITORS = ('val_error', 'val_loss')
-EVAL_BATCHES_PER_STOP_CHECK = 16  # in a multi-process run; every batch in a single process
-
-
-def check_config(config):
-  """Fail before any compilation, with the offending key named."""
-  if config.dtype not in DTYPES:
-    raise ValueError(f'dtype={config.dtype!r}: choose one of {", ".join(DTYPES)}')
-  if config.schedule.name not in optim.SCHEDULES:
-    raise ValueError(f'schedule.name={config.schedule.name!r}: choose one of '
-                     f'{", ".join(optim.SCHEDULES)}')
-  if config.schedule.monitor not in MONITORS:
-    raise ValueError(f'schedule.monitor={config.schedule.monitor!r}: choose one of '
-                     f'{", ".join(MONITORS)}')
-  for key in ('batch_size', 'image_size', 'keep_checkpoints', 'log_every_steps',
-              'checkpoint_every_steps'):
-    if config[key] <= 0:
-      raise ValueError(f'{key}={config[key]} must be positive')
-  if config.num_epochs <= 0 and config.max_steps <= 0:
-    raise ValueError('num_epochs or max_steps must be positive')
-  if config.init_from and not os.path.isfile(os.path.join(config.init_from, 'config.json')):
-    raise ValueError(f'init_from={config.init_from}: not a run directory (no config.json); give '
-                     'the --workdir of a train.py run or of python -m cnn_arch.weights')
-  if config.model.name not in cnn_arch.list_models():
-    raise ValueError(f'model.name={config.model.name!r} is not a model of the zoo: choose one of '
-                     f'{", ".join(cnn_arch.list_models())}')
-
-
-def create_model(config, num_classes):
-  return cnn_arch.create_model(config.model.name, num_classes, dtype=DTYPES[config.dtype],
-                               **config.model.overrides)
-
-
-def make_workdir(workdir):
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise ValueError(f'--workdir={workdir} is a file, not a directory: give a new or a run\'s '
-                     'directory')
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:  # no permission, read-only file system, ...
-    raise ValueError(f'cannot create the workdir {workdir}: {e.strerror}') from None
-
-
-def check_workdir(workdir, config):
-  """A workdir holds one run: refuse to resume a run of another model in it. Returns the run's
-  recorded config, or None."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    previous = ml_collections.ConfigDict(json.load(f))
-  if previous.model.name != config.model.name:
-    raise ValueError(f'{workdir} holds a run of {previous.model.name}, not {config.model.name}; '
-                     'use another --workdir')
-  return previous
 
 
 class MetricsLog:
@@ -96,71 +35,6 @@ class MetricsLog:
     self.writer.flush()
     if self.jsonl:
       self.jsonl.close()
-
-
-def evaluate(eval_step, state, config, mesh, split=None, crops=1, stop=lambda: False):
-  """Loss, top-1, top-5 over every example of the split exactly once (padded, masked; each
-  process reads its own shard); None if `stop()` becomes true on the way (asked before every
-  batch, or every EVAL_BATCHES_PER_STOP_CHECK-th in a multi-process run: every process has as
-  many batches, so all ask at the same ones)."""
-  local_batch = config.batch_size // jax.process_count()
-  batches = input_pipeline.eval_batches(config, local_batch, split, jax.process_index(),
-                                        jax.process_count(), crops)
-  totals, every = None, 1 if jax.process_count() == 1 else EVAL_BATCHES_PER_STOP_CHECK
-  for i, batch in enumerate(sharding.prefetch(batches, mesh)):
-    if i % every == 0 and stop():
-      return None
-    sums = eval_step(state, batch)
-    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-  totals = jax.device_get(totals)
-  count = int(totals['count'])
-  return {'val_loss': totals['loss'] / count, 'val_top1': totals['top1'] / count,
-          'val_top5': totals['top5'] / count, 'val_examples': count}
-
-
-def train_state_of(config, info, mesh):
-  """(init, abstract state): init(key) makes the train state; the abstract one has its shapes and
-  its shardings on `mesh` (replicated, but for the layers a model splits over the 'model' axis).
-  Model errors surface here, before anything compiles."""
-  model = create_model(config, info.num_classes)
-  image_shape = (config.image_size, config.image_size, info.channels)
-  boxed_init = partial(steps.create_train_state, model=model, tx=optim.create_optimizer(config),
-                       image_shape=image_shape)
-  try:
-    with cnn_arch.no_empty_maps():
-      boxed = jax.eval_shape(boxed_init, jax.random.key(0))
-  except cnn_arch.EmptyFeatureMap as e:
-    name, overrides = config.model.name, config.model.overrides
-    smallest = cnn_arch.smallest_input_size(name, info.channels, **overrides)
-    paper = cnn_arch.input_shape(name, **overrides)[0]
-    raise ValueError(f'image_size={config.image_size} is too small for {name} ({e}); it takes '
-                     f'{smallest}×{smallest} and up (its paper: {paper}×{paper})') from None
-  shardings = sharding.state_shardings(boxed, mesh)
-  if mesh.shape['model'] > 1 and not any(s.spec for s in jax.tree.leaves(shardings)):
-    raise ValueError(f'model_axis={mesh.shape["model"]}: {config.model.name} has no layer split '
-                     "over the 'model' axis (AlexNet with towers=2 has); use model_axis=1")
-  abstract = jax.tree.map(lambda s, where: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=where),
-                          nn.meta.unbox(boxed), shardings)
-  return lambda key: nn.meta.unbox(boxed_init(key)), abstract
-
-
-def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):
-  """(train_step, eval_step) jitted over `mesh`: the batch split on 'data', the state laid out as
-  `abstract_state` says and donated to the train step (updated in place)."""
-  state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
-  replicated, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  mean, std = augment.input_stats(config)
-  train = partial(steps.train_step, schedule=schedule, dropout_key=dropout_key,
-                  images=partial(augment.train_images, seed=config.seed, mean=mean, std=std,
-                                 augment=config.augment),
-                  aux_loss_weight=config.aux_loss_weight, label_smoothing=config.label_smoothing,
-                  skip_nonfinite=config.skip_nonfinite_steps)
-  train_step = jax.jit(sharding.in_mesh(train, mesh), in_shardings=(state_sharding, data),
-                       out_shardings=(state_sharding, replicated), donate_argnums=0)
-  evaluate = partial(steps.eval_step, images=partial(augment.eval_images, mean=mean, std=std))
-  eval_step = jax.jit(sharding.in_mesh(evaluate, mesh),
-                      in_shardings=(state_sharding, data), out_shardings=replicated)
-  return train_step, eval_step
 
 
 class Stopped(Exception):
@@ -207,18 +81,18 @@ def train_and_evaluate(config, workdir, devices=None):
   Raises ValueError for a config, data or workdir problem (before compiling anything or touching
   a checkpoint), Stopped after SIGTERM/SIGINT or at a non-finite loss.
   """
-  check_config(config)
+  train_state.check_config(config)
   mesh = sharding.create_mesh(devices, config.model_axis)
   sharding.check_batch_size(config.batch_size, mesh)
-  make_workdir(workdir)
-  recorded = check_workdir(workdir, config)
+  runs.make_workdir(workdir)
+  recorded = runs.check_workdir(workdir, config)
   info = sources.dataset_info(config)
   steps_per_epoch = max(info.num_train // config.batch_size, 1)
   total_steps = config.max_steps or config.num_epochs * steps_per_epoch
   eval_every = config.eval_every_steps or max(int(config.eval_every_epochs * steps_per_epoch), 1)
   schedule = optim.create_schedule(config, steps_per_epoch, total_steps)
   init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
-  init, abstract_state = train_state_of(config, info, mesh)
+  init, abstract_state = train_state.train_state_of(config, info, mesh)
   replicated = sharding.replicated(mesh)
   state_sharding = jax.tree.map(lambda s: s.sharding, abstract_state)
 
@@ -243,7 +117,7 @@ def train_and_evaluate(config, workdir, devices=None):
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  train_step, eval_step = jitted_steps(config, abstract_state, mesh, schedule, dropout_key)
+  train_step, eval_step = train_state.jitted_steps(config, abstract_state, mesh, schedule, dropout_key)
 
   log = MetricsLog(workdir)
   start = int(state.step)
@@ -294,7 +168,7 @@ def train_and_evaluate(config, workdir, devices=None):
     """The periodic (and final) eval: plateau schedule, log, checkpoint. None if a stop request
     cut it short; the checkpoint then says so and the resumed run evaluates first."""
     nonlocal state, plateau, last_time
-    result = evaluate(eval_step, state, config, mesh,
+    result = evaluation.evaluate(eval_step, state, config, mesh,
                       stop=lambda: sharding.on_any_process(stop, f'eval at step {step}'))
     if result is None:
       save(step, eval_pending=True)
@@ -355,7 +229,7 @@ def train_and_evaluate(config, workdir, devices=None):
     bar.close()
     log.close()
   if result is None:  # resumed a finished run: evaluate it again
-    result = evaluate(eval_step, state, config, mesh)
+    result = evaluation.evaluate(eval_step, state, config, mesh)
   save(int(state.step))
   manager.close()
   say(f'final: step {int(state.step)} val_top1 {result["val_top1"]:.4f} '

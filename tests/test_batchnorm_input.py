@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnn_train import augment, trainer
+from cnn_train import augment, train_state
 from cnn_train.steps import cross_entropy
 from configs import alexnet, inception, resnet
 
@@ -33,7 +33,7 @@ NETWORKS = {
 
 
 def create_model(config):
-  model = trainer.create_model(config, num_classes=10)
+  model = train_state.create_model(config, num_classes=10)
   if config.model.name.startswith('inception'):
     model = model.clone(layers=model.layers[:1], dropout_rate=0.0)
   return model
@@ -83,7 +83,7 @@ def test_a_common_scale_of_the_input_changes_no_loss_and_no_gradient(name):
 def test_without_batchnorm_the_same_scale_changes_the_gradients():
   """The control: AlexNet (biases, no BatchNorm) is not invariant to the scale of its input."""
   config = alexnet.get_config('dataset=imagenette')
-  model = trainer.create_model(config, num_classes=10)
+  model = train_state.create_model(config, num_classes=10)
   pixels = jax.random.randint(jax.random.key(0), (4, 67, 67, 3), 0, 256).astype(jnp.float32)
   paper = augment.normalize(pixels, *augment.input_stats(config))
   variables = model.init(jax.random.key(1), paper[:1])

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnn_train import augment, evaluation, image_ops, input_pipeline, sources, trainer
+from cnn_train import augment, evaluation, image_ops, input_pipeline, sources, train_state, trainer
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -52,7 +52,7 @@ def test_ten_crops_average_the_ten_single_crop_softmaxes(run, capsys):
   from cnn_train import checkpoints, sharding
   mesh = sharding.create_mesh()
   info = sources.dataset_info(config)
-  _, abstract = trainer.train_state_of(config, info, mesh)
+  _, abstract = train_state.train_state_of(config, info, mesh)
   manager = checkpoints.create_manager(workdir, config, read_only=True)
   state, _ = checkpoints.restore(manager, abstract, 12)
   means, labels = [], []

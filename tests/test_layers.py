@@ -114,3 +114,14 @@ def test_max_pool_gradient_equals_xla_select_and_scatter(size, window, stride, p
   ours = lambda x: layers.max_pool(x, window, stride, padding, ceil_mode)
   np.testing.assert_array_equal(ours(x), reference(x))
   np.testing.assert_array_equal(jax.vjp(ours, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0])
+
+
+def test_average_pool_without_the_padding_averages_only_the_image():
+  """TF's SAME average pool (PyTorch's count_include_pad=False), as in the released Inception-v4
+  and Inception-ResNet-v2: a corner window of a 3×3 pool holds 4 pixels, an edge window 6."""
+  x = np.random.default_rng(4).normal(size=(2, 5, 6, 3)).astype(np.float32)
+  y = np.asarray(layers.AvgPool(3, 1, 1, count_padding=False).apply({}, jnp.asarray(x)))
+  for i, j in ((0, 0), (0, 3), (2, 2), (4, 5)):
+    window = x[:, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+    np.testing.assert_allclose(y[:, i, j], window.mean(axis=(1, 2)), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(layers.AvgPool(3, 1, 1, count_padding=False).apply({}, jnp.ones((1, 4, 4, 1))), 1.0)

@@ -1,9 +1,11 @@
 """Every count here comes from the model; every number written here comes from a paper or the lecture."""
 import math
+from functools import partial
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import traverse_util
 
@@ -329,6 +331,58 @@ def test_inception_v4_params_and_grids():
   assert grids == {'stem_a': [73, 73, 160], 'stem_b': [71, 71, 192], 'stem_c': [35, 35, 384],
                    'inception_a4': [35, 35, 384], 'reduction_a': [17, 17, 1024],
                    'inception_b7': [17, 17, 1024], 'inception_c3': [8, 8, 1536]}
+
+
+def test_inception_resnet_v1_grids_and_blocks():
+  s = summarize('inception_resnet_v1', depth=1)
+  grids = {n: layer(s, n)['output_shape'] for n in ('conv6', 'inception_resnet_a5',
+                                                    'reduction_a', 'inception_resnet_b10',
+                                                    'reduction_b', 'inception_resnet_c5')}
+  # The paper's Figure 14 (stem: 35×35×256), Table 1 (Reduction-A's k, l, m, n = 192, 192, 256,
+  # 384: 256 + 384 + 256 = 896 maps) and Figures 10-13 (5 A, 10 B, 5 C blocks; 1792 maps).
+  assert grids == {'conv6': [35, 35, 256], 'inception_resnet_a5': [35, 35, 256],
+                   'reduction_a': [17, 17, 896], 'inception_resnet_b10': [17, 17, 896],
+                   'reduction_b': [8, 8, 1792], 'inception_resnet_c5': [8, 8, 1792]}
+  assert not any(n.startswith('inception_resnet_a6') for n in (l['name'] for l in s['layers']))
+  # "roughly the computational cost of Inception-v3" (Sec. 3.1): v3 is 5.7 G multiply-adds.
+  assert abs(s['macs'] / summarize('inception_v3', aux=False)['macs'] - 1) < 0.15
+
+
+def test_inception_resnet_blocks_add_scaled_linear_residuals():
+  """Sec. 3.2-3.3: a linear 1×1 conv back to the input's width with a bias and no BatchNorm, the
+  residual scaled before the addition, ReLU after it: ReLU(x + scale · (W·branches + b))."""
+  variables = jax.eval_shape(cnn_arch.create_model('inception_resnet_v1').init, jax.random.key(0),
+                             jnp.zeros((1, 299, 299, 3)))
+  assert variables['params']['inception_resnet_b1']['up']['kernel'].shape == (1, 1, 256, 896)
+  assert set(variables['params']['inception_resnet_b1']['up']) == {'kernel', 'bias'}
+  assert 'up' not in variables['batch_stats']['inception_resnet_b1']
+  conv = cnn_arch.layers.Conv
+  unit = partial(cnn_arch.layers.ConvBNReLU, conv=conv,
+                 norm=partial(nn.BatchNorm, use_running_average=True))
+  block = cnn_arch.inception.ResidualBlock(cnn_arch.inception.INCEPTION_RESNET_V1[-1][1], unit, conv)
+  x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1792))
+  v = block.init(jax.random.key(2), x)
+  up = {'kernel': jnp.zeros_like(v['params']['up']['kernel']),
+        'bias': jnp.linspace(-1, 1, 1792)}  # the branches no longer count: W = 0
+  fixed = {**v, 'params': {**v['params'], 'up': up}}
+  np.testing.assert_allclose(block.apply(fixed, x), jax.nn.relu(x + 0.20 * up['bias']), atol=1e-6)
+  assert float(jnp.abs(block.apply(v, x) - jax.nn.relu(x)).max()) > 1e-3  # W does count
+
+
+def test_inception_resnet_v2_params_and_grids():
+  s = summarize('inception_resnet_v2', depth=1)
+  assert s['params'] == 55_843_464  # the released model's count (timm's inception_resnet_v2)
+  grids = {n: layer(s, n)['output_shape'] for n in ('mixed_5b', 'inception_resnet_a10',
+                                                    'reduction_a', 'inception_resnet_b20',
+                                                    'reduction_b', 'inception_resnet_c10',
+                                                    'conv7')}
+  # Table 1: Reduction-A's k, l, m, n = 256, 256, 384, 384 (384 + 384 + 320 = 1088 maps);
+  # Figure 18's Reduction-B (384 + 288 + 320 + 1088 = 2080).
+  assert grids == {'mixed_5b': [35, 35, 320], 'inception_resnet_a10': [35, 35, 320],
+                   'reduction_a': [17, 17, 1088], 'inception_resnet_b20': [17, 17, 1088],
+                   'reduction_b': [8, 8, 2080], 'inception_resnet_c10': [8, 8, 2080],
+                   'conv7': [8, 8, 1536]}
+  assert [l['type'] for l in s['layers']][-2:] == ['Dropout', 'Dense']  # keep 0.8, then the fc
 
 
 def test_nin_has_no_dense_layers():

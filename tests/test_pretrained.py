@@ -10,7 +10,8 @@ from PIL import Image
 
 import cnn_arch
 from cnn_arch import torchvision_weights, weights
-from cnn_train import augment, evaluation, prediction, pretrained, sharding, sources, trainer
+from cnn_train import (evaluation, prediction, pretrained, runs, sharding, sources, train_state,
+                       trainer)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +47,7 @@ def test_converted_torchvision_run_evaluates_and_predicts_as_torchvision(folder,
   workdir = str(tmp_path / 'run')
   assert weights.main([str(tmp_path / 'resnet18.pth'), '--from=torchvision', '--model=resnet18',
                        f'--workdir={workdir}', f'--dataset=folder:{folder}']) == 0
-  config = evaluation.load_config(workdir)
+  config = runs.load_config(workdir)
   assert (config.image_size, config.augment.resize) == (224, 256)  # torchvision's transform
 
   paths, labels = [], []
@@ -139,11 +140,11 @@ def test_fine_tuning_starts_from_the_source_and_reinitialises_the_classifier(
   source_config = tiny_config(max_steps=3)
   source_config.input.transform = 'standardize'  # as torchvision's weights take it
   trainer.train_and_evaluate(source_config, source)
-  _, source_variables, _ = pretrained.load_variables(source)
+  _, source_variables, _ = runs.load_variables(source)
 
   config = tiny_config(dataset=f'folder:{two_class_folder}', init_from=source, max_steps=2)
   info = sources.dataset_info(config)
-  init, _ = trainer.train_state_of(config, info, sharding.create_mesh(None, 1))
+  init, _ = train_state.train_state_of(config, info, sharding.create_mesh(None, 1))
   fresh = init(jax.random.key(0))
   started = pretrained.init_from(fresh, config, info.num_classes)
   err = capsys.readouterr().err
@@ -168,7 +169,7 @@ def test_init_from_errors_are_one_line(tiny_config, tmp_path):
   with pytest.raises(ValueError, match='holds lenet5, not nin'):
     pretrained.init_from(None, config, 3)
   grey = sources.DatasetInfo(3, 0, 0, 1)  # the source saw RGB images
-  init, _ = trainer.train_state_of(tiny_config(), grey, sharding.create_mesh(None, 1))
+  init, _ = train_state.train_state_of(tiny_config(), grey, sharding.create_mesh(None, 1))
   with pytest.raises(ValueError, match=r'params/c1/kernel has shape \(5, 5, 3, 6\), the '
                                        r"model's is \(5, 5, 1, 6\)"):
     pretrained.init_from(init(jax.random.key(0)), tiny_config(init_from=source), 3)

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnn_train import runtime, sharding, sources, trainer
+from cnn_train import runtime, sharding, sources, train_state, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -231,7 +231,7 @@ import json
 import jax
 import numpy as np
 
-from cnn_train import sharding, sources, trainer
+from cnn_train import sharding, sources, train_state, trainer
 from configs import alexnet
 
 rng = np.random.default_rng(0)
@@ -246,13 +246,13 @@ def train(devices, towers):
   config = alexnet.get_config(f'towers={towers},groups=2,initializer=he')
   config.update(image_size=67, batch_size=8)
   mesh = sharding.create_mesh(devices, config.model_axis)
-  init, abstract = trainer.train_state_of(config, info, mesh)
+  init, abstract = train_state.train_state_of(config, info, mesh)
   where = jax.tree.map(lambda s: s.sharding, abstract)
   if start is None:
     start = jax.device_get(jax.jit(init)(jax.random.key(0)))
   state = jax.tree.unflatten(jax.tree.structure(abstract), [  # the same start everywhere
       jax.device_put(x, s) for x, s in zip(jax.tree.leaves(start), jax.tree.leaves(where))])
-  step, _ = trainer.jitted_steps(config, abstract, mesh, lambda _: 0.01, jax.random.key(1))
+  step, _ = train_state.jitted_steps(config, abstract, mesh, lambda _: 0.01, jax.random.key(1))
   step = step.lower(state, sharding.to_global(batches[0], mesh)).compile()
   memory = step.memory_analysis()  # per device
   losses = []
@@ -326,4 +326,4 @@ def test_a_model_axis_the_model_cannot_use_is_named(tiny_config):
   config = tiny_config(model_axis=2)
   info = sources.dataset_info(config)
   with pytest.raises(ValueError, match="model_axis=2: lenet5 has no layer split over the 'model'"):
-    trainer.train_state_of(config, info, mesh)
+    train_state.train_state_of(config, info, mesh)
