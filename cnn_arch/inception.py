@@ -163,7 +163,7 @@ _V4_C = ((Conv(256, 1),),                                              # Figure 
          (Conv(384, 1), Conv(448, (3, 1)), Conv(512, (1, 3)),
           Fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
          (AVG_3x3_TF, Conv(256, 1)))
-_V4_STEM = (                                # Figure 3, shared with Inception-ResNet-v2's paper
+_V4_STEM = (                                # Figure 3's first convs, Figure 14's too
     ('conv1', Conv(32, 3, 2, 'VALID')),     # 149×149×32
     ('conv2', Conv(32, 3, 1, 'VALID')),     # 147×147×32
     ('conv3', Conv(64, 3)),                 # 147×147×64
@@ -216,8 +216,8 @@ INCEPTION_RESNET_V1 = (
 # v2 as released (TF-slim's inception_resnet_v2, timm's port), not as Figures 15-19 draw it: a
 # v3-like stem and an Inception block (mixed_5b) to 35×35×320 in place of Figure 3's stem, the
 # blocks 320/1088/2080 wide (the figures' 384/1154/2048 do not add up across Reduction-B),
-# 10/20/10 of them (Figure 15: 5/10/5), the last without
-# its ReLU, and a 1×1 conv to 1536 before the pool.
+# 10/20/10 of them (Figure 15: 5/10/5), the last without its ReLU, and a 1×1 conv to 1536
+# before the pool.
 _RESNET_V2_A = Residual(((Conv(32, 1),),                               # Figure 16: 35×35×320
                          (Conv(32, 1), Conv(32, 3)),
                          (Conv(32, 1), Conv(48, 3), Conv(64, 3))), 0.17)
@@ -302,8 +302,8 @@ class ResidualBlock(nn.Module):
 
 def units_in_order(table):
   """(path, kind) of every convolution of a table, in the order the network runs them: 'unit'
-  (conv → BatchNorm → ReLU) or 'conv' (a residual block's linear 1×1). The released models' state
-  dicts list their weights in this order."""
+  (conv → BatchNorm → ReLU) or 'conv' (a residual block's linear 1×1). The released models'
+  state dicts list their weights in this order."""
   for name, layer in table:
     yield from _units_of(layer, name)
 
@@ -364,6 +364,6 @@ inception_bn = partial(InceptionNet, INCEPTION_BN, bn_epsilon=1e-5)
 inception_v3 = partial(InceptionNet, INCEPTION_V3, dropout_rate=0.2, aux=True,
                        aux_layers=INCEPTION_V3_AUX, aux_after='mixed_6e')
 inception_v4 = partial(InceptionNet, INCEPTION_V4, dropout_rate=0.2)
-# Sec. 3.3's keep probability of 0.8 before the classifier, as in v4.
+# Figures 9 and 15: dropout (keep 0.8) before the classifier, as in v4.
 inception_resnet_v1 = partial(InceptionNet, INCEPTION_RESNET_V1, dropout_rate=0.2)
 inception_resnet_v2 = partial(InceptionNet, INCEPTION_RESNET_V2, dropout_rate=0.2)

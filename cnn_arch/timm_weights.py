@@ -8,10 +8,12 @@ timm's Inception-v4 and Inception-ResNet-v2 are ports of the released TF-slim mo
 tables follow block by block and branch by branch: their conv → BatchNorm units, residual 1×1
 convs and classifier come in timm's state dict in the order our tables run them
 (`inception.units_in_order`), so the conversion pairs them in order, checking each pair's kind
-and shape (and the tests, the logits). timm's ResNets and Inception-v3 have torchvision's names and layouts.
+and shape (and the tests, the logits). timm's ResNets and Inception-v3 have torchvision's names
+and layouts.
 """
 import jax
 import jax.numpy as jnp
+
 from cnn_arch import inception, torchvision_weights
 
 # timm name -> (our name, the options that make our module that network)
@@ -36,7 +38,7 @@ def from_timm(name, state_dict, **options):
     raise ValueError(f'from_timm: unknown network {name!r}; choose one of {", ".join(NETWORKS)}')
   if name not in CLASSIFIERS:  # torchvision's names and layouts
     return torchvision_weights.from_torchvision(name, state_dict, **options)
-  arrays = {key: torchvision_weights._to_numpy(value) for key, value in state_dict.items()}
+  arrays = {key: torchvision_weights.to_numpy(value) for key, value in state_dict.items()}
   classifier = f'{CLASSIFIERS[name]}.weight'
   if classifier not in arrays:
     raise ValueError(f'from_timm: the state dict has no {classifier!r}: is it {name}?')

@@ -70,7 +70,7 @@ def from_torchvision(name, state_dict, transform_input=False, **options):
     raise ValueError(f'from_torchvision: {name} has {", ".join(f"{k}={fixed[k]}" for k in clash)}')
   if transform_input and name != 'inception_v3':
     raise ValueError('from_torchvision: transform_input is an option of inception_v3 only')
-  arrays = {key: _to_numpy(value) for key, value in state_dict.items()}
+  arrays = {key: to_numpy(value) for key, value in state_dict.items()}
   classifier = 'fc.weight' if name.startswith(('resnet', 'inception')) else 'classifier.6.weight'
   if classifier not in arrays:
     raise ValueError(f'from_torchvision: the state dict has no {classifier!r}: is it {name}?')
@@ -86,7 +86,7 @@ def from_torchvision(name, state_dict, transform_input=False, **options):
   return model, jax.tree.map(jnp.asarray, variables)
 
 
-def _to_numpy(value):
+def to_numpy(value):
   if hasattr(value, 'detach'):  # a torch tensor (bfloat16 has no numpy twin: through float32)
     value = value.detach().cpu()
     value = value.float() if value.is_floating_point() else value

@@ -117,7 +117,8 @@ def train_and_evaluate(config, workdir, devices=None):
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  train_step, eval_step = train_state.jitted_steps(config, abstract_state, mesh, schedule, dropout_key)
+  train_step, eval_step = train_state.jitted_steps(config, abstract_state, mesh, schedule,
+                                                   dropout_key)
 
   log = MetricsLog(workdir)
   start = int(state.step)
@@ -169,7 +170,7 @@ def train_and_evaluate(config, workdir, devices=None):
     cut it short; the checkpoint then says so and the resumed run evaluates first."""
     nonlocal state, plateau, last_time
     result = evaluation.evaluate(eval_step, state, config, mesh,
-                      stop=lambda: sharding.on_any_process(stop, f'eval at step {step}'))
+                                 stop=lambda: sharding.on_any_process(stop, f'eval at step {step}'))
     if result is None:
       save(step, eval_pending=True)
       return None

@@ -14,7 +14,7 @@ from cnn_arch.summary import summarize
 ISSUE_NAMES = {
     'lenet5', 'alexnet', 'vgg_a', 'vgg_a_lrn', 'vgg_b', 'vgg_c', 'vgg_d', 'vgg_e', 'vgg_b_5x5',
     'vgg11', 'vgg13', 'vgg16', 'vgg19', 'nin', 'googlenet', 'inception_bn', 'inception_v3',
-    'inception_v4', 'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
+    'inception_v4', 'inception_resnet_v1', 'inception_resnet_v2', 'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
     'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet1202'}
 # One of each family and each structural option runs by default; deeper twins are `slow`.
 DEFAULT = [('lenet5', {}), ('lenet5', {'activation': 'relu', 'pooling': 'max'}),
@@ -22,7 +22,8 @@ DEFAULT = [('lenet5', {}), ('lenet5', {'activation': 'relu', 'pooling': 'max'}),
            ('nin', {}), ('googlenet', {}), ('inception_bn', {}), ('inception_v3', {}),
            ('resnet18', {}), ('resnet50', {}), ('inception_v4', {}), ('resnet20', {})]
 SLOW = [(n, {}) for n in ('vgg_a', 'vgg_b', 'vgg_c', 'vgg_d', 'vgg_e',
-                          'resnet34', 'resnet101', 'resnet152')] + [
+                          'resnet34', 'resnet101', 'resnet152', 'inception_resnet_v1',
+                          'inception_resnet_v2')] + [
     ('vgg_a', {'batch_norm': True}), ('googlenet', {'aux': False}),
     ('resnet50', {'stride_in_3x3': True}), ('resnet18', {'residual': False}),
     ('resnet56', {}), ('resnet20', {'residual': False})]

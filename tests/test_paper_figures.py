@@ -359,7 +359,8 @@ def test_inception_resnet_blocks_add_scaled_linear_residuals():
   conv = cnn_arch.layers.Conv
   unit = partial(cnn_arch.layers.ConvBNReLU, conv=conv,
                  norm=partial(nn.BatchNorm, use_running_average=True))
-  block = cnn_arch.inception.ResidualBlock(cnn_arch.inception.INCEPTION_RESNET_V1[-1][1], unit, conv)
+  last_c = cnn_arch.inception.INCEPTION_RESNET_V1[-1][1]
+  block = cnn_arch.inception.ResidualBlock(last_c, unit, conv)
   x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1792))
   v = block.init(jax.random.key(2), x)
   up = {'kernel': jnp.zeros_like(v['params']['up']['kernel']),
