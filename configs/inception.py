@@ -1,10 +1,12 @@
-"""The BatchNorm-era Inceptions: `bn` (Inception-BN / v2), `v3`, `v4` (299×299).
+"""The BatchNorm-era Inceptions: `bn` (Inception-BN / v2), `v3`, `v4`, and `resnet_v1`, `resnet_v2`
+(Inception-ResNet, of the v4 paper), the last four at 299×299.
 
 Momentum SGD with the Inception crop; v3 and v4 add label smoothing 0.1 (Sec. 7 of the v3
-paper) and their learning rate decays × 0.94 every 2 epochs. (The papers train v3/v4 with
-RMSProp on 50-100 replicas; here momentum SGD, the recipe this project implements.) Inputs: v3
-and v4 take [-1, 1], as their released TF-slim models do; BN-Inception 0-255 pixels minus the
-mean (its Caffe model).
+paper) and their learning rate decays × 0.94 every 2 epochs; the Inception-ResNets train as v4
+(the same paper, Sec. 4). (The papers train v3/v4 with
+RMSProp on 50-100 replicas; here momentum SGD, the recipe this project implements.) Inputs: v3,
+v4 and the Inception-ResNets take [-1, 1], as their released TF-slim models do (v1 was not
+released: as its sibling v2); BN-Inception 0-255 pixels minus the mean (its Caffe model).
 
     python train.py --config=configs/inception.py:v3,aux=False
 """
@@ -13,8 +15,9 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, variant='bn', aux=True, dataset='imagenet2012')
-  if arg.variant not in ('bn', 'v3', 'v4'):
-    raise ValueError(f'configs/inception.py:{arg.variant}: choose bn, v3 or v4')
+  if arg.variant not in ('bn', 'v3', 'v4', 'resnet_v1', 'resnet_v2'):
+    raise ValueError(f'configs/inception.py:{arg.variant}: choose bn, v3, v4, resnet_v1 or '
+                     'resnet_v2')
   size = 224 if arg.variant == 'bn' else 299
   c = common.set_dataset(common.base(), arg.dataset, image_size=size)
   c.model.name = f'inception_{arg.variant}'
