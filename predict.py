@@ -6,7 +6,7 @@ from absl import app, flags, logging
 
 from cnn_train import runtime
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'a run directory (train.py or cnn_arch.weights)')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'a run directory (of train.py or weights.py)')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', 'latest', 'latest, best or a step number')
 _TOP = flags.DEFINE_integer('top', 5, 'classes shown per image')
 

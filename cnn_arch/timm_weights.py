@@ -14,7 +14,7 @@ and layouts.
 import jax
 import jax.numpy as jnp
 
-from cnn_arch import inception, torchvision_weights
+from cnn_arch import inception, registry, torchvision_weights
 
 # timm name -> (our name, the options that make our module that network)
 NETWORKS = {
@@ -42,11 +42,11 @@ def from_timm(name, state_dict, **options):
   classifier = f'{CLASSIFIERS[name]}.weight'
   if classifier not in arrays:
     raise ValueError(f'from_timm: the state dict has no {classifier!r}: is it {name}?')
-  from cnn_arch import create_model, input_shape  # the registry imports this module's names
   network, fixed = NETWORKS[name]
-  model = create_model(network, num_classes=arrays[classifier].shape[0], **{**fixed, **options})
+  model = registry.create_model(network, num_classes=arrays[classifier].shape[0],
+                                 **{**fixed, **options})
   expected = jax.eval_shape(model.init, jax.random.key(0),
-                            jnp.zeros((1, *input_shape(network)), jnp.float32))
+                            jnp.zeros((1, *registry.input_shape(network)), jnp.float32))
   theirs = list(_their_layers(arrays))
   ours = [*inception.units_in_order(model.layers), ('fc', 'linear')]
   if len(theirs) != len(ours):

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from cnn_arch import inception, resnet, vgg
+from cnn_arch import inception, registry, resnet, vgg
 
 _VGG = {11: 'A', 13: 'B', 16: 'D', 19: 'E'}
 # torchvision name -> (our name, the options that make our module that network)
@@ -74,10 +74,10 @@ def from_torchvision(name, state_dict, transform_input=False, **options):
   classifier = 'fc.weight' if name.startswith(('resnet', 'inception')) else 'classifier.6.weight'
   if classifier not in arrays:
     raise ValueError(f'from_torchvision: the state dict has no {classifier!r}: is it {name}?')
-  from cnn_arch import create_model, input_shape  # the registry imports this module's names
-  model = create_model(ours, num_classes=arrays[classifier].shape[0], **{**fixed, **options})
+  model = registry.create_model(ours, num_classes=arrays[classifier].shape[0],
+                                 **{**fixed, **options})
   expected = jax.eval_shape(model.init, jax.random.key(0),
-                            jnp.zeros((1, *input_shape(ours)), jnp.float32))
+                            jnp.zeros((1, *registry.input_shape(ours)), jnp.float32))
   layers = {'vgg': _vgg_layers, 'resnet': _resnet_layers, 'inception_v3': _inception_v3_layers}
   family = next(f for f in layers if name.startswith(f))
   variables = convert(f"torchvision's {name}", arrays, layers[family](ours, fixed), expected)
@@ -208,8 +208,9 @@ def _fold_input_transform(variables, first_unit):
 
 
 def read_state_dict(path):
-  """A state dict from a file: a torchvision `.pth` (needs torch; read with `weights_only=True`,
-  so that no pickled code runs), or a `.safetensors` or `.npz` of the same names."""
+  """A state dict from a file: a torch `.pth`/`.pt`/`.bin` (needs torch; read with
+  `weights_only=True`, so that no pickled code runs), or a `.safetensors` or `.npz` of the same
+  names."""
   if not os.path.isfile(path):
     raise ValueError(f'{path}: no such file')
   if path.endswith('.npz'):
@@ -218,7 +219,7 @@ def read_state_dict(path):
   if path.endswith('.safetensors'):
     from safetensors.numpy import load_file
     return load_file(path)
-  if path.endswith(('.pth', '.pt')):
+  if path.endswith(('.pth', '.pt', '.bin')):
     try:
       import torch
     except ImportError:
@@ -232,4 +233,4 @@ def read_state_dict(path):
     if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
       raise ValueError(f'{path}: holds a {type(state).__name__}, not a state dict of tensors')
     return state
-  raise ValueError(f'{path}: give a .pth, .safetensors or .npz file')
+  raise ValueError(f'{path}: give a .pth, .bin, .safetensors or .npz file')

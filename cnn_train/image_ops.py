@@ -94,9 +94,10 @@ def decode_window(image, window, channels, out_side):
   return tf.ensure_shape(tf.cond(tf.io.is_jpeg(image), jpeg, other), [None, None, channels])
 
 
-def resize(image, size, antialias):
-  """uint8 [h, w, C] → uint8 [height, width, C] (`size`), bilinear with half-pixel centres (as
-  Pillow and torchvision): an image already of that size comes back unchanged.
+def resize(image, size, antialias, method='bilinear'):
+  """uint8 [h, w, C] → uint8 [height, width, C] (`size`), `method` 'bilinear' or 'bicubic' with
+  half-pixel centres (as Pillow and torchvision): an image already of that size comes back
+  unchanged.
 
   `antialias` widens the filter when shrinking (twice the time); without it bilinear still
   reads every pixel of a shrink by less than 2, which is all that is left after decode_window's
@@ -104,16 +105,23 @@ def resize(image, size, antialias):
   """
   if tuple(image.shape[:2]) == tuple(size):
     return image
-  return tf.ensure_shape(_bilinear(image, size, antialias), [*size, image.shape[-1]])
+  return tf.ensure_shape(_resample(image, size, antialias, method), [*size, image.shape[-1]])
 
 
-def _bilinear(image, size, antialias):
+def _resample(image, size, antialias, method):
   # TF's plain bilinear kernel is ~1.6× faster from float32 than from uint8 input (measured;
   # the antialiased one the other way round).
   if not antialias:
     image = tf.cast(image, tf.float32)
-  out = tf.image.resize(image, size, method='bilinear', antialias=antialias)
-  return tf.cast(out + 0.5, tf.uint8)  # rounded: bilinear weights keep it within 0..255
+  out = tf.image.resize(image, size, method=method, antialias=antialias)
+  # rounded; bicubic's negative lobes can leave 0..255, bilinear's weights cannot
+  return tf.cast(tf.clip_by_value(out + 0.5, 0, 255), tf.uint8)
+
+
+def interpolation(config):
+  """The resampling filter of every resize: `augment.interpolation`, 'bilinear' (the default,
+  and of runs written before the option) or 'bicubic' (timm's weights)."""
+  return config.augment.get('interpolation', 'bilinear')
 
 
 def _train_window(config, seed, position):
@@ -135,7 +143,7 @@ def _to_size(image, config, antialias):
   size = config.image_size
   if config.augment.crop == 'pad':
     return tf.image.resize_with_crop_or_pad(image, size, size)
-  return resize(image, (size, size), antialias)
+  return resize(image, (size, size), antialias, interpolation(config))
 
 
 def train_image(image, seed, config, channels):
@@ -180,7 +188,7 @@ def ten_crops(image, config, channels):
   size = config.image_size
   height = tf.maximum(tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32), size)
   width = tf.maximum(tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32), size)
-  image = _bilinear(image, [height, width], antialias=True)
+  image = _resample(image, [height, width], True, interpolation(config))
   corners = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size),
              ((height - size) // 2, (width - size) // 2)]
   crops = [image[y:y + size, x:x + size] for y, x in corners]

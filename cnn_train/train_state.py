@@ -12,6 +12,7 @@ from cnn_train import augment, optim, sharding, steps
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 MONITORS = ('val_error', 'val_loss')
+INTERPOLATIONS = ('bilinear', 'bicubic')  # of every resize (cnn_train/image_ops.py)
 
 
 def check_config(config):
@@ -28,11 +29,14 @@ def check_config(config):
               'checkpoint_every_steps'):
     if config[key] <= 0:
       raise ValueError(f'{key}={config[key]} must be positive')
+  if config.augment.get('interpolation', 'bilinear') not in INTERPOLATIONS:
+    raise ValueError(f'augment.interpolation={config.augment.interpolation!r}: choose one of '
+                     f'{", ".join(INTERPOLATIONS)}')
   if config.num_epochs <= 0 and config.max_steps <= 0:
     raise ValueError('num_epochs or max_steps must be positive')
   if config.init_from and not os.path.isfile(os.path.join(config.init_from, 'config.json')):
     raise ValueError(f'init_from={config.init_from}: not a run directory (no config.json); give '
-                     'the --workdir of a train.py run or of python -m cnn_arch.weights')
+                     'the --workdir of a train.py or a weights.py run')
   if config.model.name not in cnn_arch.list_models():
     raise ValueError(f'model.name={config.model.name!r} is not a model of the zoo: choose one of '
                      f'{", ".join(cnn_arch.list_models())}')

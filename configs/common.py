@@ -32,6 +32,7 @@ def base():
       'crop': 'alexnet',          # 'alexnet' (resize + random crop), 'inception', 'pad', 'none'
       'pad': 4,                   # crop 'pad': zeros around the image_size image, random crop
       'resize': 256,              # shorter side before cropping; 0 = image_size * 256 / 224
+      'interpolation': 'bilinear',  # every resize's filter: 'bilinear' or 'bicubic' (timm's)
       'flip': True,
       'color_jitter': 0.0,        # strength of brightness/contrast/saturation jitter; 0 = off
       'pca_lighting': 0.0,        # std of AlexNet's PCA colour noise; 0 = off

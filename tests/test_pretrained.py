@@ -9,7 +9,8 @@ from flax import traverse_util
 from PIL import Image
 
 import cnn_arch
-from cnn_arch import torchvision_weights, weights
+import weights
+from cnn_arch import torchvision_weights
 from cnn_train import (evaluation, prediction, pretrained, runs, sharding, sources, train_state,
                        trainer)
 

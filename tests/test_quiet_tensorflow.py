@@ -53,7 +53,7 @@ def test_tensorflow_imported_first_prints_no_cpp_lines(onednn):
 # Each entry point, then TensorFlow as its run imports it (the weights command through the
 # library's run directories).
 @pytest.mark.parametrize('entry_point', ['train', 'eval', 'predict', 'bench', 'cnn_train.sweep',
-                                         'cnn_arch.weights, cnn_train.pretrained'])
+                                         'weights, cnn_train.pretrained'])
 def test_no_entry_point_lets_tensorflow_print_its_start_up_lines(entry_point):
   out = python(f'import {entry_point}; import tensorflow as tf; tf.constant(1).numpy()', '1')
   assert out.returncode == 0 and out.stderr == '', out.stderr[-2000:]

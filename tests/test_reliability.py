@@ -78,7 +78,7 @@ def tiny(tiny_file, folder, monkeypatch):
   import importlib.util
 
   import cnn_arch
-  monkeypatch.setattr(cnn_arch, '_MODELS', dict(cnn_arch._MODELS))
+  monkeypatch.setattr(cnn_arch.registry, '_MODELS', dict(cnn_arch.registry._MODELS))
   spec = importlib.util.spec_from_file_location('tiny_config', tiny_file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
