@@ -3,6 +3,8 @@ it back (at the top or inside a function), the models import nothing of the libr
 library nothing of configs/ or of the entry points. Read from the source (ast), not by importing."""
 import ast
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -89,3 +91,11 @@ def test_every_import_points_down(package, forbidden):
                  if module.split('.')[0] == package
                  for target in targets if target.split('.')[0] in forbidden)
   assert wrong == []
+
+
+def test_the_old_weights_command_points_to_the_new_one():
+  result = subprocess.run([sys.executable, '-m', 'cnn_arch.weights', 'x.pth', '--from=timm'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and 'python weights.py' in lines[0], result.stderr

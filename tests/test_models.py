@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import cnn_arch
+from cnn_arch.alexnet import AlexNet
 from cnn_arch.summary import summarize
 
 ISSUE_NAMES = {
@@ -105,7 +106,7 @@ def test_smallest_input_size_and_registering_a_model():
   assert cnn_arch.smallest_input_size('alexnet') == 67  # conv1 15, pools 7 / 3 / 1
   assert cnn_arch.smallest_input_size('vgg_a') == 32    # five 2×2 pools
   with pytest.raises(ValueError, match="'alexnet' is already in the zoo"):
-    cnn_arch.register('alexnet', cnn_arch.AlexNet, (227, 227, 3))
+    cnn_arch.register('alexnet', AlexNet, (227, 227, 3))
 
 
 @pytest.mark.parametrize('name,overrides,message', [
