@@ -5,7 +5,7 @@ resumes from its latest checkpoint. Any config key can be overridden: --config.b
 
 Several processes (hosts) train one model together when started with --coordinator_address,
 --num_processes and --process_id (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID),
-or by SLURM's srun; see the README.
+or by SLURM's srun; see docs/training.md.
 
 Exit codes: 0 trained to the end; 2 a config, data or workdir problem (one line; nothing
 compiled, no checkpoint touched); 3 the loss became NaN/Inf (the last good checkpoint is kept);

@@ -7,7 +7,7 @@ import sys
 HUGE_PAGES = 'glibc.malloc.hugetlb=1'
 THP_SETTING = '/sys/kernel/mm/transparent_hugepage/enabled'
 # XLA:CPU (jaxlib 0.10) hands convolutions to YNNPACK by default; its own (Eigen) convolutions
-# are up to 2.5x faster on these nets' shapes, forward and backward (README, Performance).
+# are up to 2.5x faster on these nets' shapes, forward and backward (docs/performance.md).
 YNN_FUSIONS = '--xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS = f'{YNN_FUSIONS}=-individual_convolution'
 

@@ -266,7 +266,7 @@ def test_googlenet_3b_and_1x1_reduction_example():
 
 
 # Table 1's "ops" column (millions of multiply-adds). Rows the paper itself gets wrong are left
-# out (see the README): conv1 (34M, not 7·7·3·64·112² = 118M) and 5a (54M; its widths give 51M).
+# out (see docs/papers.md): conv1 (34M, not 7·7·3·64·112² = 118M) and 5a (54M; its widths give 51M).
 GOOGLENET_OPS = {'conv2': 360, 'inception_3a': 128, 'inception_3b': 304, 'inception_4a': 73,
                  'inception_4b': 88, 'inception_4c': 100, 'inception_4d': 119,
                  'inception_4e': 170, 'inception_5b': 71, 'fc': 1}
