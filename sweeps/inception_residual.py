@@ -1,5 +1,7 @@
-"""Residual connections in the Inceptions (Inception-v4 paper, Fig. 23-26): Inception-v4 against
-Inception-ResNet-v2, and Inception-v3 against Inception-ResNet-v1, each pair at a similar cost
+"""Residual connections in the Inceptions: v4 against Inception-ResNet-v2, v3 against v1
+
+The Inception-v4 paper's Fig. 23-26: Inception-v4 against Inception-ResNet-v2, and Inception-v3
+against Inception-ResNet-v1, each pair at a similar cost.
 
 The paper: "the residual version was training much faster" than the plain network of the
 same cost, reaching "slightly better" final accuracy (Sec. 5, Fig. 24 and 26).
