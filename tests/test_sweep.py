@@ -25,10 +25,18 @@ def test_shipped_sweeps_load_with_their_variants():
   root = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'sweeps')
   names = sorted(f for f in os.listdir(root) if f.endswith('.py'))
   assert names == ['alexnet_lrn.py', 'alexnet_towers.py', 'googlenet_aux.py',
-                   'resnet_degradation.py', 'vgg_depth.py', 'vgg_lrn.py', 'zoo.py']
+                   'inception_residual.py', 'resnet_degradation.py', 'vgg_depth.py',
+                   'vgg_lrn.py', 'zoo.py']
   for name in names:
     plan = sweep.commands(sweep.load_sweep(os.path.join(root, name)), '/runs')
-    assert len(plan) == {'resnet_degradation.py': 4, 'zoo.py': 11}.get(name, 2), name
+    assert len(plan) == {'resnet_degradation.py': 4, 'inception_residual.py': 4,
+                         'zoo.py': 11}.get(name, 2), name
+  # each residual network against the plain one of its cost, for as many iterations
+  residual = sweep.load_sweep(os.path.join(root, 'inception_residual.py:imagenette'))['variants']
+  steps = {name: overrides['max_steps'] for name, (_, overrides) in residual.items()}
+  assert steps == {'Inception-v3': 400, 'Inception-ResNet-v1': 400, 'Inception-v4': 200,
+                   'Inception-ResNet-v2': 200}
+  assert residual['Inception-ResNet-v2'][0] == 'configs/inception.py:resnet_v2,dataset=imagenette'
   zoo = sweep.commands(sweep.load_sweep(os.path.join(root, 'zoo.py')), '/r')
   assert '--config.lr=0.0045' in zoo['Inception-v4, lr 0.0045'][0]  # a model's own override
   assert not any(arg.startswith('--config.lr=') for arg in zoo['Inception-v4'][0])
