@@ -174,7 +174,8 @@ def main():
   parser.add_argument('--models', default=','.join(CASES))
   args = parser.parse_args()
   torch.set_num_threads(args.threads)
-  print(f'torch {torch.__version__}, {args.threads} threads; ours: jax on all local devices\n')
+  print(f'{runtime.cpu_description()}\ntorch {torch.__version__}, {args.threads} threads; '
+        'ours: jax on all local devices\n')
   print('| model | batch | PyTorch NCHW images/s | PyTorch channels-last | ours images/s '
         '| ours ÷ PyTorch\'s faster | our compile |')
   print('|---|---:|---:|---:|---:|---:|---:|')

@@ -12,6 +12,33 @@ YNN_FUSIONS = '--xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS = f'{YNN_FUSIONS}=-individual_convolution'
 
 
+# The vector extensions that decide which CPU kernels are fastest (oneDNN's, YNNPACK's, Eigen's).
+VECTOR_FEATURES = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16')
+
+
+def cpu_description(cpuinfo='/proc/cpuinfo'):
+  """'AMD EPYC (family 25 model 17), 2 CPUs; avx2 fma avx512f ...': the CPU beside a
+  benchmark's figures. Where /proc/cpuinfo is missing, the platform's processor string."""
+  import platform
+  fields = {}
+  try:
+    with open(cpuinfo) as f:
+      for line in f:
+        key, sep, value = line.partition(':')
+        if not sep:
+          if fields:
+            break  # the first processor's block is enough
+          continue
+        fields.setdefault(key.strip(), value.strip())
+  except OSError:
+    return f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs'
+  flags = set(fields.get('flags', '').split())
+  family = (f' (family {fields["cpu family"]} model {fields["model"]})'
+            if 'cpu family' in fields and 'model' in fields else '')
+  features = ' '.join(f for f in VECTOR_FEATURES if f in flags) or 'no AVX2'
+  return f'{fields.get("model name", platform.machine())}{family}, {os.cpu_count()} CPUs; {features}'
+
+
 def drop_log_lines(*texts):
   """Drop the absl log records that contain any of `texts`: library warnings that say nothing
   to our users."""

@@ -128,3 +128,15 @@ def test_the_old_module_command_says_where_the_benchmark_went():
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   assert out.returncode == 2 and out.stderr.count('\n') == 1
   assert 'python bench.py' in out.stderr
+
+
+def test_the_cpu_is_named_with_its_vector_extensions(tmp_path):
+  cpuinfo = tmp_path / 'cpuinfo'
+  block = ('processor\t: {i}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n'
+           'model name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512_vnni\n\n')
+  cpuinfo.write_text(block.format(i=0) + block.format(i=1))
+  described = runtime.cpu_description(str(cpuinfo))
+  assert described == (f'AMD EPYC 9R14 (family 25 model 17), {os.cpu_count()} CPUs; '
+                       'avx2 fma avx512f avx512_vnni')
+  cpuinfo.write_text('processor\t: 0\nmodel name\t: Old\nflags\t\t: sse2\n')
+  assert runtime.cpu_description(str(cpuinfo)).endswith('CPUs; no AVX2')
