@@ -72,14 +72,15 @@ def summarize(name, input_size=None, num_classes=None, depth=None, channels=None
 
   `depth=None` lists every leaf layer; `depth=d` groups the rows into the modules `d` levels
   below the model (e.g. GoogLeNet's Inception blocks at depth 1), summing their params and MACs.
-  Kept per process: tracing a deep model takes seconds (ResNet-1202: 10), and the table, the
-  sweeps' summaries and the benchmark ask for the same models again.
+  Kept per process: tracing a deep model takes seconds (ResNet-1202: 10), and the model table
+  and the tests ask for the same models again.
   """
   args = (name, input_size, num_classes, depth, channels, tuple(sorted(overrides.items())))
   try:
-    return copy.deepcopy(_summary(*args))
-  except TypeError:  # an unhashable option value (a list): not kept
+    hash(args)
+  except TypeError:  # an unhashable option value (a list): computed, not kept
     return _summary.__wrapped__(*args)
+  return copy.deepcopy(_summary(*args))  # the caller may change its copy
 
 
 @lru_cache(maxsize=None)
