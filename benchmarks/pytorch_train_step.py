@@ -1,14 +1,17 @@
 """Our jitted train step against PyTorch's eager one, same architecture, batch and threads.
 
     ./setup.sh --test       # torch is a test requirement (the release measured: 2.14.1)
-    .venv/bin/python benchmarks/pytorch_train_step.py [--steps 3] [--threads 2] [--models alexnet,...]
+    .venv/bin/python benchmarks/pytorch_train_step.py [--steps 3] [--threads 2] [--rounds 2]
+        [--models alexnet,resnet18,vgg16,resnet50,inception_v3]
 
 Both sides: SGD with momentum 0.9 and weight decay 5e-4, softmax cross-entropy, float32, a
 synthetic batch, 2 warm-up steps then `--steps` timed ones. The PyTorch networks are written
 here in plain torch.nn as the lecture lays them out (torchvision's resnet18 and vgg11 are the
 same; its alexnet and googlenet are not: other widths, BatchNorm, no LRN), including
 GoogLeNet's auxiliary classifiers and their 0.3-weighted losses, which our googlenet config
-trains too. PyTorch runs in both of its layouts, NCHW (its default) and channels-last (NHWC,
+trains too; VGG-16, ResNet-50 and Inception-v3 are torchvision's, the same networks as ours
+(`cnn_arch.from_torchvision` reads their weights), Inception-v3 with its auxiliary head and
+its 0.4-weighted loss, as our inception config trains it. PyTorch runs in both of its layouts, NCHW (its default) and channels-last (NHWC,
 ours; oneDNN's faster one on CPUs for some nets), and the ratio is against the faster. Ours is
 `python bench.py` in a subprocess (the step train.py runs: from a uint8 batch, normalised and
 augmented on the device, while PyTorch's step is given float32 images ready for the network).
@@ -27,7 +30,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from cnn_train import runtime
 
-CASES = {'alexnet': 32, 'resnet18': 32, 'vgg_a': 16, 'googlenet': 32}  # model: batch (the issue's)
+# model: batch (the issues' figures)
+CASES = {'alexnet': 32, 'resnet18': 32, 'vgg_a': 16, 'googlenet': 32, 'vgg16': 16,
+         'resnet50': 32, 'inception_v3': 16}
 
 
 def lrn(k=2.0, alpha=1e-4, size=5):
@@ -129,12 +134,22 @@ class GoogLeNet(nn.Module):
     return self.head(self.e4(x4d)), self.aux1(x4a), self.aux2(x4d)
 
 
-MODELS = {'alexnet': (alexnet, 227), 'vgg_a': (vgg_a, 224), 'resnet18': (resnet18, 224),
-          'googlenet': (GoogLeNet, 224)}
+def torchvision_model(name, **options):
+  import torchvision
+  return lambda: getattr(torchvision.models, name)(**options)
+
+
+# model: (constructor, image size, weight of each auxiliary loss)
+MODELS = {'alexnet': (alexnet, 227, 0), 'vgg_a': (vgg_a, 224, 0),
+          'resnet18': (resnet18, 224, 0), 'googlenet': (GoogLeNet, 224, 0.3),
+          'vgg16': (torchvision_model('vgg16'), 224, 0),
+          'resnet50': (torchvision_model('resnet50'), 224, 0),
+          'inception_v3': (torchvision_model('inception_v3', aux_logits=True, init_weights=False),
+                           299, 0.4)}
 
 
 def torch_step_seconds(name, batch, steps, layout=torch.contiguous_format):
-  make, size = MODELS[name]
+  make, size, aux_weight = MODELS[name]
   model = make().train().to(memory_format=layout)
   optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
   images = torch.randn(batch, 3, size, size).to(memory_format=layout)
@@ -144,8 +159,9 @@ def torch_step_seconds(name, batch, steps, layout=torch.contiguous_format):
   def step():
     optimizer.zero_grad(set_to_none=True)
     outputs = model(images)
-    if isinstance(outputs, tuple):  # GoogLeNet: the auxiliary losses weigh 0.3 each
-      loss = loss_fn(outputs[0], labels) + 0.3 * sum(loss_fn(o, labels) for o in outputs[1:])
+    if isinstance(outputs, tuple):  # GoogLeNet's or Inception-v3's auxiliary classifiers
+      loss = loss_fn(outputs[0], labels) + aux_weight * sum(loss_fn(o, labels)
+                                                            for o in outputs[1:])
     else:
       loss = loss_fn(outputs, labels)
     loss.backward()
@@ -172,19 +188,21 @@ def main():
   parser.add_argument('--steps', type=int, default=3)
   parser.add_argument('--threads', type=int, default=os.cpu_count())
   parser.add_argument('--models', default=','.join(CASES))
+  parser.add_argument('--rounds', type=int, default=1,
+                      help='alternate the two sides over the models this many times')
   args = parser.parse_args()
   torch.set_num_threads(args.threads)
   print(f'{runtime.cpu_description()}\ntorch {torch.__version__}, {args.threads} threads; '
         'ours: jax on all local devices\n')
-  print('| model | batch | PyTorch NCHW images/s | PyTorch channels-last | ours images/s '
+  print('| model | batch | round | PyTorch NCHW images/s | PyTorch channels-last | ours images/s '
         '| ours ÷ PyTorch\'s faster | our compile |')
-  print('|---|---:|---:|---:|---:|---:|---:|')
-  for name in args.models.split(','):
+  print('|---|---:|---:|---:|---:|---:|---:|---:|')
+  for round_, name in ((r, n) for r in range(1, args.rounds + 1) for n in args.models.split(',')):
     batch = CASES[name]
     nchw, nhwc = (batch / torch_step_seconds(name, batch, args.steps, layout)
                   for layout in (torch.contiguous_format, torch.channels_last))
     result = ours(name, batch, args.steps)
-    print(f'| {name} | {batch} | {nchw:.1f} | {nhwc:.1f} | {result["images_per_s"]:.1f} | '
+    print(f'| {name} | {batch} | {round_} | {nchw:.1f} | {nhwc:.1f} | {result["images_per_s"]:.1f} | '
           f'{result["images_per_s"] / max(nchw, nhwc):.2f}× | {result["compile_s"]:.0f} s |',
           flush=True)
 
