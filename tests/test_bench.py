@@ -140,3 +140,26 @@ def test_the_cpu_is_named_with_its_vector_extensions(tmp_path):
                        'avx2 fma avx512f avx512_vnni')
   cpuinfo.write_text('processor\t: 0\nmodel name\t: Old\nflags\t\t: sse2\n')
   assert runtime.cpu_description(str(cpuinfo)).endswith('CPUs; no AVX2')
+
+
+def _benchmark(name):
+  import importlib.util
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'benchmarks', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize('model, convolutions, first, stride', [
+    # He et al., Table 1: 17 convolutions of the 18 layers, plus 3 projection shortcuts
+    ('resnet18', 20, (7, 7, 3, 64), 2),
+    # Krizhevsky et al., Section 3.5: five convolutional layers, the first 96 11×11×3 at stride 4
+    ('alexnet', 5, (11, 11, 3, 96), 4)])
+def test_the_layer_profile_reads_every_convolution_of_the_model(model, convolutions, first,
+                                                                stride):
+  layers = _benchmark('conv_layers').conv_layers(model, batch=1)
+  assert sum(layers.values()) == convolutions
+  (_, kernel, strides, _, _), count = next(iter(layers.items()))
+  assert (kernel, strides, count) == (first, (stride, stride), 1)
