@@ -14,9 +14,7 @@ give what is left besides the convolutions: normalisation, activations, pooling,
 classifier, the optimizer.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,6 +23,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from benchmarks import pytorch_train_step
 from cnn_train import runtime
 
 
@@ -125,12 +124,8 @@ def gflop(layer):
 
 
 def step_seconds(name, batch, steps):
-  sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
-  import pytorch_train_step
-  out = subprocess.run([sys.executable, 'bench.py', f'--model={name}', f'--batch={batch}',
-                        f'--steps={steps}', '--json'], cwd=ROOT, check=True,
-                       capture_output=True, text=True).stdout
-  ours_s = json.loads(out.strip().splitlines()[-1])['ms_per_step'] / 1e3
+  """Both sides' whole train step, as benchmarks/pytorch_train_step.py times them."""
+  ours_s = pytorch_train_step.ours(name, batch, steps)['ms_per_step'] / 1e3
   theirs_s = min(pytorch_train_step.torch_step_seconds(name, batch, steps, layout)
                  for layout in (torch.contiguous_format, torch.channels_last))
   return ours_s, theirs_s

@@ -11,8 +11,9 @@ same; its alexnet and googlenet are not: other widths, BatchNorm, no LRN), inclu
 GoogLeNet's auxiliary classifiers and their 0.3-weighted losses, which our googlenet config
 trains too; VGG-16, ResNet-50 and Inception-v3 are torchvision's, the same networks as ours
 (`cnn_arch.from_torchvision` reads their weights), Inception-v3 with its auxiliary head and
-its 0.4-weighted loss, as our inception config trains it. PyTorch runs in both of its layouts, NCHW (its default) and channels-last (NHWC,
-ours; oneDNN's faster one on CPUs for some nets), and the ratio is against the faster. Ours is
+its 0.4-weighted loss, as our inception config trains it. PyTorch runs in both of its
+layouts, NCHW (its default) and channels-last (NHWC, ours; oneDNN's faster one on CPUs for some
+nets), and the ratio is against the faster. Ours is
 `python bench.py` in a subprocess (the step train.py runs: from a uint8 batch, normalised and
 augmented on the device, while PyTorch's step is given float32 images ready for the network).
 """
@@ -194,15 +195,17 @@ def main():
   torch.set_num_threads(args.threads)
   print(f'{runtime.cpu_description()}\ntorch {torch.__version__}, {args.threads} threads; '
         'ours: jax on all local devices\n')
-  print('| model | batch | round | PyTorch NCHW images/s | PyTorch channels-last | ours images/s '
-        '| ours ÷ PyTorch\'s faster | our compile |')
+  print('| model | batch | round | PyTorch NCHW images/s | PyTorch channels-last '
+        '| ours images/s | ours ÷ PyTorch\'s faster | our compile |')
   print('|---|---:|---:|---:|---:|---:|---:|---:|')
-  for round_, name in ((r, n) for r in range(1, args.rounds + 1) for n in args.models.split(',')):
+  rounds = range(1, args.rounds + 1)
+  for round_, name in ((r, n) for r in rounds for n in args.models.split(',')):
     batch = CASES[name]
     nchw, nhwc = (batch / torch_step_seconds(name, batch, args.steps, layout)
                   for layout in (torch.contiguous_format, torch.channels_last))
     result = ours(name, batch, args.steps)
-    print(f'| {name} | {batch} | {round_} | {nchw:.1f} | {nhwc:.1f} | {result["images_per_s"]:.1f} | '
+    print(f'| {name} | {batch} | {round_} | {nchw:.1f} | {nhwc:.1f} | '
+          f'{result["images_per_s"]:.1f} | '
           f'{result["images_per_s"] / max(nchw, nhwc):.2f}× | {result["compile_s"]:.0f} s |',
           flush=True)
 
