@@ -24,35 +24,25 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from benchmarks import pytorch_train_step
-from cnn_train import runtime
+from cnn_train import cpu_kernels, runtime
 
 
 def conv_layers(name, batch):
   """Counter of (input shape NHWC, kernel HWIO, strides, padding, groups) over the model's
-  forward pass, first layer first."""
+  forward pass, first layer first; the strided ones' input gradients chosen as train.py does."""
   import jax
-  import jax.extend
   import jax.numpy as jnp
 
   import bench
   from cnn_train import train_state
   config = bench.model_config(name)
   model = train_state.create_model(config, 1000)
-  x = jnp.zeros((batch, config.image_size, config.image_size, 3), jnp.float32)
-  jaxpr = jax.make_jaxpr(lambda x: model.init(jax.random.key(0), x, train=False))(x)
-  found = Counter()
-
-  def visit(jaxpr):
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name == 'conv_general_dilated':
-        lhs, rhs = (v.aval.shape for v in eqn.invars)
-        p = eqn.params
-        found[(lhs, rhs, tuple(p['window_strides']), tuple(map(tuple, p['padding'])),
-               p['feature_group_count'])] += 1
-      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-        visit(sub)
-  visit(jaxpr.jaxpr)
-  return found
+  images = jax.ShapeDtypeStruct((batch, config.image_size, config.image_size, 3), jnp.float32)
+  chosen = cpu_kernels.choose_input_gradients(model, images)
+  if chosen:
+    print(chosen)
+  return Counter({layer[:5]: count
+                  for layer, count in cpu_kernels.convolutions(model, images).items()})
 
 
 def best_ms(fn, repeats):

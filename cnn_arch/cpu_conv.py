@@ -1,5 +1,6 @@
 """`Conv`: Flax's convolution, the same function, with a kernel gradient (and, for maps smaller
-than the kernel, a forward) that is faster on CPUs. GPUs, dilations and other layouts get XLA's.
+than the kernel, a forward) that is faster on CPUs, and for strided ones the input gradient that
+cnn_train.cpu_kernels measured faster on this CPU. GPUs, dilations and other layouts get XLA's.
 """
 import functools
 import math
@@ -34,10 +35,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     # A map smaller than the kernel (VGG's conv5 at 2×2 for a 32×32 input): XLA:CPU convolves
     # it 70× slower than it multiplies the patches by the kernel.
     return _conv_of_patches(lhs, rhs, tuple(window_strides), padding, out_shape[1:3])
-  if kernel_gradient_method(lhs.shape, rhs.shape, out_shape, window_strides,
-                            feature_group_count) == 'xla':
+  strides, pads = tuple(window_strides), tuple(map(tuple, padding))
+  if (kernel_gradient_method(lhs.shape, rhs.shape, out_shape, strides, feature_group_count)
+      == 'xla' and _input_gradient_method(lhs, rhs, strides, pads, feature_group_count) == 'xla'):
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
-  return _conv(lhs, rhs, tuple(window_strides), tuple(map(tuple, padding)), feature_group_count)
+  return _conv(lhs, rhs, strides, pads, feature_group_count)
 
 
 def _lax_conv(x, kernel, strides, pads, groups):
@@ -53,12 +55,65 @@ def _conv_forward(x, kernel, strides, pads, groups):
 
 
 def _conv_backward(strides, pads, groups, saved, grad_out):
-  x, kernel = saved  # the input gradient: XLA's own (as fast as the forward)
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, strides, pads, groups), x)
+  x, kernel = saved
+  _, xla_vjp = jax.vjp(lambda x, kernel: _lax_conv(x, kernel, strides, pads, groups), x, kernel)
+  if _input_gradient_method(x, kernel, strides, pads, groups) == 'phases':
+    input_grad = _input_gradient_of_phases(grad_out, kernel, x.shape, strides, pads)
+  else:  # XLA's own: as fast as the forward, but for some strided convolutions
+    input_grad = xla_vjp(grad_out)[0]
   method = kernel_gradient_method(x.shape, kernel.shape, grad_out.shape, strides, groups)
+  if method == 'xla':
+    return input_grad, xla_vjp(grad_out)[1]
   gradient = _kernel_gradient_of_patches if method == 'patches' else _kernel_gradient_swapped
-  return input_vjp(grad_out)[0], gradient(x, grad_out, kernel.shape, strides, pads,
-                                          groups).astype(kernel.dtype)
+  return input_grad, gradient(x, grad_out, kernel.shape, strides, pads,
+                              groups).astype(kernel.dtype)
+
+
+def _input_gradient_method(x, kernel, strides, pads, groups):
+  return INPUT_GRADIENTS.get(input_gradient_key(x, kernel, strides, pads, groups), 'xla')
+
+
+# How the input gradient of a strided convolution is computed, by `input_gradient_key`: 'phases'
+# (`_input_gradient_of_phases`) or, where missing, XLA's. Which is faster depends on the CPU and
+# the shape (2.7x either way on one CPU), so cnn_train.cpu_kernels measures it before a train
+# step is traced and fills this in.
+INPUT_GRADIENTS = {}
+
+
+def input_gradient_key(x, kernel, strides, pads, groups):
+  """'32x56x56x64 3x3x64x128 s2x2 p1,1,1,1 float32' for a strided convolution that has a
+  choice of input gradient (groups of 1); None for the others."""
+  if groups != 1 or max(strides) == 1 or any(
+      n < k for n, k in zip(x.shape[1:3], kernel.shape[:2])):  # (small maps: `_conv_of_patches`)
+    return None
+  dims = lambda shape: 'x'.join(map(str, shape))
+  return (f'{dims(x.shape)} {dims(kernel.shape)} s{dims(strides)} '
+          f'p{",".join(str(p) for pair in pads for p in pair)} {jnp.dtype(x.dtype).name}')
+
+
+def _input_gradient_of_phases(grad_out, kernel, x_shape, strides, pads):
+  """d loss / d x of a strided convolution as one stride-1 convolution per s×s phase of the
+  padded input. Phase (a, b) gets the kernel taps (s·j + a, s·k + b): its gradient at (m, n)
+  is Σ grad_out[m - j, n - k] · kernel[s·j + a, s·k + b]. XLA's own convolves grad_out dilated
+  by zeros, which multiplies s² times as many pixels."""
+  n, h, w, cin = x_shape
+  (sh, sw), (ho, wo) = strides, grad_out.shape[1:3]
+  rows, cols = (-(-(size + p[0] + p[1]) // s) for size, p, s in zip((h, w), pads, strides))
+  phases = []
+  for a in range(sh):
+    for b in range(sw):
+      taps = kernel[a::sh, b::sw]
+      if 0 in taps.shape[:2]:  # a kernel smaller than the stride: no tap reads this phase
+        phases.append(jnp.zeros((n, rows, cols, cin), grad_out.dtype))
+        continue
+      (ka, kb), taps = taps.shape[:2], jnp.flip(taps, (0, 1)).swapaxes(2, 3)
+      phase = lax.conv_general_dilated(
+          grad_out, taps, (1, 1), [(ka - 1, max(0, rows - ho)), (kb - 1, max(0, cols - wo))],
+          dimension_numbers=NHWC)
+      phases.append(phase[:, :rows, :cols])
+  dx = jnp.stack(phases, 3).reshape(n, rows, cols, sh, sw, cin)
+  dx = dx.transpose(0, 1, 3, 2, 4, 5).reshape(n, rows * sh, cols * sw, cin)
+  return dx[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w]
 
 
 def kernel_gradient_method(x_shape, kernel_shape, out_shape, strides, groups):

@@ -8,6 +8,7 @@ figures are the step alone: compile time, ms per step, images/s, the achieved mo
 where it is known, and memory.
 """
 import resource
+import sys
 import time
 
 # bf16 dense peak FLOP/s of one device, for MFU (model FLOP/s ÷ peak).
@@ -36,6 +37,9 @@ def train_step(config, steps=10, devices=None):
   num_classes = 10 if name == 'lenet5' else 1000
   info = sources.DatasetInfo(num_classes, 1_000_000, 50_000, channels)
   init, abstract_state = train_state.train_state_of(config, info, mesh)
+  chosen = train_state.choose_cpu_kernels(config, info)
+  if chosen:
+    print(chosen, file=sys.stderr)
   train_step, _ = train_state.jitted_steps(config, abstract_state, mesh, lambda _: config.lr,
                                        jax.random.key(1))
   state = jax.jit(init, out_shardings=jax.tree.map(lambda s: s.sharding, abstract_state))(

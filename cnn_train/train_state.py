@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 import cnn_arch
-from cnn_train import augment, optim, sharding, steps
+from cnn_train import augment, cpu_kernels, optim, sharding, steps
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 MONITORS = ('val_error', 'val_loss')
@@ -71,6 +71,15 @@ def train_state_of(config, info, mesh):
   abstract = jax.tree.map(lambda s, where: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=where),
                           nn.meta.unbox(boxed), shardings)
   return lambda key: nn.meta.unbox(boxed_init(key)), abstract
+
+
+def choose_cpu_kernels(config, info):
+  """On a CPU, time the kernels that have a choice for config's train step (once per CPU and
+  shape: cnn_train.cpu_kernels); call before the step is first traced. A line for the user, or
+  None."""
+  images = jax.ShapeDtypeStruct(
+      (config.batch_size, config.image_size, config.image_size, info.channels), jnp.float32)
+  return cpu_kernels.choose_input_gradients(create_model(config, info.num_classes), images)
 
 
 def jitted_steps(config, abstract_state, mesh, schedule=None, dropout_key=None):

@@ -117,6 +117,9 @@ def train_and_evaluate(config, workdir, devices=None):
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
+  chosen = train_state.choose_cpu_kernels(config, info)
+  if chosen:
+    say(chosen)
   train_step, eval_step = train_state.jitted_steps(config, abstract_state, mesh, schedule,
                                                    dropout_key)
 

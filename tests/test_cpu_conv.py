@@ -72,3 +72,34 @@ def test_conv_of_a_map_smaller_than_its_kernel_is_a_matmul(shape, kernel, stride
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
   hlo = jax.jit(jax.grad(loss(ours), (0, 1))).lower(x, w).compile().as_text()
   assert 'convolution' not in hlo
+
+
+@pytest.mark.parametrize('shape, kernel, stride, padding', [
+    ((2, 16, 16, 6), 3, 2, [(1, 1), (1, 1)]),   # ResNet's downsampling 3×3
+    ((2, 16, 15, 6), 1, 2, [(0, 0), (0, 0)]),   # its projection shortcut: taps in one phase
+    ((2, 17, 17, 4), 3, 2, [(0, 0), (0, 0)]),   # Inception's VALID reductions
+    ((2, 15, 15, 4), 7, 2, [(3, 3), (3, 3)]),
+    ((2, 16, 16, 4), 3, 2, [(0, 1), (0, 1)]),   # uneven padding
+    ((2, 12, 12, 4), 5, 3, [(2, 2), (2, 2)]),
+])
+def test_input_gradient_by_phases_is_xlas(shape, kernel, stride, padding, monkeypatch):
+  """With the phases chosen for a strided convolution, its input gradient is the one XLA
+  computes (to float32 rounding), and its output and kernel gradient are unchanged."""
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.standard_normal(shape, np.float32))
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, shape[-1], 8), np.float32))
+  strides = (stride, stride)
+  key = cpu_conv.input_gradient_key(x, w, strides, tuple(map(tuple, padding)), 1)
+  monkeypatch.setitem(cpu_conv.INPUT_GRADIENTS, key, 'phases')
+  ours = lambda x, w: cpu_conv.conv_general_dilated(x, w, strides, padding,
+                                                  dimension_numbers=cpu_conv.NHWC)
+  reference = lambda x, w: jax.lax.conv_general_dilated(x, w, strides, padding,
+                                                        dimension_numbers=cpu_conv.NHWC)
+  loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+  np.testing.assert_array_equal(jax.jit(ours)(x, w), jax.jit(reference)(x, w))
+  grads = jax.jit(jax.grad(loss(ours), (0, 1)))(x, w)
+  expected = jax.jit(jax.grad(loss(reference), (0, 1)))(x, w)
+  np.testing.assert_allclose(grads[0], expected[0], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(grads[1], expected[1], rtol=1e-4, atol=1e-4)
+  hlo = jax.jit(jax.grad(loss(ours), 0)).lower(x, w).compile().as_text()
+  assert 'lhs_dilate' not in hlo  # XLA's own form, the zero-dilated output gradient, is gone
