@@ -8,8 +8,6 @@ its 1×1 shortcut beside it from 9 to 12 ms. So each one is timed here, once per
 shape, and the choice cached in $XDG_CACHE_HOME/cnn-zoo-jax/cpu_kernels.json (~/.cache by
 default); ResNet-18's six take about 5 s on 2 cores.
 """
-import json
-import os
 import time
 from collections import Counter
 from importlib import metadata
@@ -20,7 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnn_arch import cpu_conv
-from cnn_train import runtime
+from cnn_train import runtime, user_cache
 
 # 'phases' must beat XLA's by this much: the two are often even, and a timing on a busy CPU
 # moves by 10 %.
@@ -28,8 +26,7 @@ MARGIN = 0.9
 
 
 def cache_path():
-  base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-  return os.path.join(base, 'cnn-zoo-jax', 'cpu_kernels.json')
+  return user_cache.path('cpu_kernels.json')
 
 
 def machine_key():
@@ -98,7 +95,7 @@ def choose_input_gradients(model, images):
                                       jax.ShapeDtypeStruct(kernel, dtype), strides, pads, groups)
     if key and x != images.shape:  # the image's gradient is never computed
       keys[key] = (x, kernel, strides, pads, dtype)
-  cache = _read(cache_path())
+  cache = user_cache.read_json(cache_path())
   known = cache.setdefault(machine_key(), {})
   missing = [key for key in keys if key not in known]
   start = time.perf_counter()
@@ -108,26 +105,11 @@ def choose_input_gradients(model, images):
   cpu_conv.INPUT_GRADIENTS.update({key: known[key] for key in keys})
   if not missing:
     return None
-  _write(cache_path(), cache)
   by_phase = sum(known[key] == 'phases' for key in missing)
-  return (f'timed the input gradients of {len(missing)} strided convolution(s) on this CPU in '
-          f'{time.perf_counter() - start:.1f} s: {by_phase} faster by phases '
-          f'(cached in {cache_path()})')
-
-
-def _read(path):
+  line = (f'timed the input gradients of {len(missing)} strided convolution(s) on this CPU in '
+          f'{time.perf_counter() - start:.1f} s: {by_phase} faster by phases')
   try:
-    with open(path) as f:
-      cache = json.load(f)
-    return cache if isinstance(cache, dict) else {}
-  except (OSError, ValueError):
-    return {}
-
-
-def _write(path, cache):
-  """Atomically (a run beside this one may be reading it)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  temporary = f'{path}.{os.getpid()}'
-  with open(temporary, 'w') as f:
-    json.dump(cache, f, indent=1, sort_keys=True)
-  os.replace(temporary, path)
+    user_cache.write_json(cache_path(), cache, indent=1, sort_keys=True)
+  except OSError as e:
+    return f'{line}; cannot keep them in {cache_path()} ({e.strerror}): every start times them'
+  return f'{line} (cached in {cache_path()})'

@@ -14,10 +14,11 @@ and split, so every run, eval.py and every variant of a sweep share it.
 import concurrent.futures
 import functools
 import hashlib
-import json
 import os
 import sys
 import time
+
+from cnn_train import user_cache
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')  # compared lower-case (ImageNet's files are .JPEG)
 CACHE_VERSION = 1
@@ -184,18 +185,13 @@ def _examples(paths):
 
 
 def cache_path(root, split):
-  base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
   key = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
-  return os.path.join(base, 'cnn-zoo-jax', 'folders', f'{key}-{split}.json')
+  return user_cache.path('folders', f'{key}-{split}.json')
 
 
 def _read_cache(path):
   """The cached class folders of a split, {} when there is none (or it is of another version)."""
-  try:
-    with open(path) as f:
-      cache = json.load(f)
-  except (OSError, ValueError):
-    return {}
+  cache = user_cache.read_json(path)
   return cache.get('folders', {}) if cache.get('version') == CACHE_VERSION else {}
 
 
@@ -204,12 +200,8 @@ def _write_cache(path, root, split, folders):
              for name, folder in folders.items()}
   data = {'version': CACHE_VERSION, 'root': os.path.abspath(root), 'split': split,
           'folders': entries}
-  temporary = f'{path}.{os.getpid()}.tmp'
-  try:  # written whole, then renamed: processes of several hosts may share the cache folder
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(temporary, 'w') as f:
-      json.dump(data, f, separators=(',', ':'))
-    os.replace(temporary, path)
+  try:
+    user_cache.write_json(path, data, separators=(',', ':'))
   except OSError as e:
     print(f'warning: cannot keep the checked listing of {root} in {path} ({e.strerror}): '
           'every start checks its files again', file=sys.stderr, flush=True)

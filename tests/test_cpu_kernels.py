@@ -51,3 +51,16 @@ def test_the_faster_form_is_chosen(fresh_choices, monkeypatch):
   assert cpu_kernels.choose_input_gradients(model, images).endswith(
       f'3 faster by phases (cached in {path})')
   assert sorted(cpu_conv.INPUT_GRADIENTS.values()) == ['phases'] * 3 + ['xla'] * 3
+
+
+def test_a_cache_that_cannot_be_written_does_not_stop_the_run(fresh_choices, monkeypatch):
+  """A read-only or broken cache folder: the choices still apply, the line says so."""
+  blocked = fresh_choices / 'a-file'
+  blocked.write_text('')
+  monkeypatch.setenv('XDG_CACHE_HOME', str(blocked))
+  monkeypatch.setattr(cpu_kernels, 'input_gradient_ms', lambda *layer: {'xla': 1, 'phases': 2})
+  model = cnn_arch.create_model('resnet18', 10)
+  line = cpu_kernels.choose_input_gradients(model, jax.ShapeDtypeStruct((2, 128, 128, 3),
+                                                                        jnp.float32))
+  assert 'cannot keep them in' in line and line.endswith('every start times them')
+  assert list(cpu_conv.INPUT_GRADIENTS.values()) == ['xla'] * 6
