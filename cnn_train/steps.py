@@ -66,7 +66,10 @@ def train_step(state, batch, *, schedule, dropout_key, images=lambda batch: batc
 
 
 def all_finite(tree):
-  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+  """No NaN or Inf in `tree`. x * 0 is 0 for a finite x and NaN for ±Inf and NaN, so one fused
+  multiply-and-sum per array finds them: XLA:CPU leaves is-finite out of fusions (a pass that
+  writes a bool array, then its reduce), 3-4x slower on AlexNet's 38M-weight layer."""
+  return jnp.isfinite(sum(jnp.sum(x * 0, dtype=jnp.float32) for x in jax.tree.leaves(tree)))
 
 
 def eval_step(state, batch, images=lambda batch: batch['image']):

@@ -125,3 +125,13 @@ def test_average_pool_without_the_padding_averages_only_the_image():
     window = x[:, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
     np.testing.assert_allclose(y[:, i, j], window.mean(axis=(1, 2)), rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(layers.AvgPool(3, 1, 1, count_padding=False).apply({}, jnp.ones((1, 4, 4, 1))), 1.0)
+
+
+@pytest.mark.parametrize('beta,ulps', [(0.75, 3), (0.5, 8), (1.3, 8)])  # XLA's pow: ~6 ulps
+def test_power_equals_float64_pow(beta, ulps):
+  d = np.geomspace(1e-3, 1e6, 10_001).astype(np.float32)
+  expected = d.astype(np.float64) ** beta
+  got = np.asarray(jax.jit(layers.power, static_argnums=1)(jnp.asarray(d), beta), np.float64)
+  np.testing.assert_allclose(got, expected, rtol=ulps * 2.0 ** -23)
+  gradient = jax.vmap(jax.grad(layers.power), in_axes=(0, None))(jnp.asarray(d), beta)
+  np.testing.assert_allclose(gradient, beta * d.astype(np.float64) ** (beta - 1), rtol=1e-5)

@@ -158,3 +158,17 @@ def test_eval_counts_ignore_padding():
   logits = jax.nn.log_softmax(jnp.array([[0.0, 5.0, 1.0], [3.0, 0.0, 1.0], [9.0, 0.0, 0.0]]))
   hits = steps.count_hits(logits, jnp.array([1, 2, 1]), jnp.array([True, True, False]))
   assert float(hits['count']) == 2 and float(hits['top1']) == 1 and float(hits['top5']) == 2
+
+
+@pytest.mark.parametrize('leaf,bad', [(None, None), ('w', np.nan), ('w', np.inf),
+                                      ('w', -np.inf), ('b', np.nan), ('b', -np.inf),
+                                      ('loss', np.inf)])
+def test_all_finite_finds_every_nan_and_inf(leaf, bad):
+  tree = {'loss': np.float32(2.5),
+          'w': np.random.default_rng(0).normal(0, 1e30, (300, 70)).astype(np.float32),  # huge
+          'b': np.ones(3, jnp.bfloat16)}
+  if leaf:
+    tree[leaf] = np.array(tree[leaf])
+    tree[leaf].flat[tree[leaf].size // 2] = bad
+  expected = all(np.isfinite(np.asarray(x, np.float32)).all() for x in tree.values())
+  assert bool(jax.jit(steps.all_finite)(tree)) == expected == (leaf is None)
