@@ -13,6 +13,7 @@ from cnn_train import augment, lrn_spread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K_BETA = 2.0 ** 0.75  # AlexNet's k = 2, β = 0.75: the divisor of units with no activity
+K_BETA_LOW = K_BETA * (1 - 3 * 2.0 ** -23)  # computed in float32: up to 3 ulps under k ** β
 
 
 def clothes(images, count, size):
@@ -33,10 +34,10 @@ def test_lrn_normalises_raw_pixels_and_only_scales_a_unit_variance_input(fashion
              for transform in ('minus_mean', 'standardize')}
   assert list(spreads['minus_mean']) == ['norm1', 'norm2']
   for name, (p1, p50, p99, largest) in spreads['standardize'].items():
-    assert K_BETA <= p1 and largest < K_BETA * 1.001, (name, p1, largest)  # a constant
+    assert K_BETA_LOW <= p1 and largest < K_BETA * 1.001, (name, p1, largest)  # a constant
   # At the paper's init the first LRN varies most (it does more once trained: `lrn.py`).
   for name, (p1, p50, p99, largest) in spreads['minus_mean'].items():
-    assert p1 >= K_BETA and largest > K_BETA * 1.01, (name, p1, largest)  # 10 × the above
+    assert p1 >= K_BETA_LOW and largest > K_BETA * 1.01, (name, p1, largest)  # 10 × the above
   assert spreads['minus_mean']['norm1'][2] > K_BETA * 1.05  # p99 of the first
 
 
