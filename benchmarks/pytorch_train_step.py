@@ -2,7 +2,7 @@
 
     ./setup.sh --test       # torch is a test requirement (the release measured: 2.14.1)
     .venv/bin/python benchmarks/pytorch_train_step.py [--steps 3] [--threads 2] [--rounds 2]
-        [--models alexnet,resnet18,vgg16,resnet50,inception_v3]
+        [--models alexnet,resnet18,vgg16,resnet50,inception_v3] [--checkout DIR]
 
 Both sides: SGD with momentum 0.9 and weight decay 5e-4, softmax cross-entropy, float32, a
 synthetic batch, 2 warm-up steps then `--steps` timed ones. The PyTorch networks are written
@@ -16,6 +16,8 @@ layouts, NCHW (its default) and channels-last (NHWC, ours; oneDNN's faster one o
 nets), and the ratio is against the faster. Ours is
 `python bench.py` in a subprocess (the step train.py runs: from a uint8 batch, normalised and
 augmented on the device, while PyTorch's step is given float32 images ready for the network).
+`--checkout DIR` also times another checkout of this project (`git worktree add DIR COMMIT`)
+in the same round, with this environment: a before/after table from one run.
 """
 import argparse
 import json
@@ -176,10 +178,10 @@ def torch_step_seconds(name, batch, steps, layout=torch.contiguous_format):
   return (time.perf_counter() - start) / steps
 
 
-def ours(name, batch, steps):
+def ours(name, batch, steps, root=ROOT):
   out = subprocess.run([sys.executable, 'bench.py', f'--model={name}',
                         f'--batch={batch}', f'--steps={steps}', '--json'],
-                       cwd=ROOT, check=True, capture_output=True, text=True).stdout
+                       cwd=root, check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
 
@@ -191,23 +193,39 @@ def main():
   parser.add_argument('--models', default=','.join(CASES))
   parser.add_argument('--rounds', type=int, default=1,
                       help='alternate the two sides over the models this many times')
+  parser.add_argument('--checkout', metavar='DIR',
+                      help="another checkout of this project, timed beside ours (its bench.py)")
   args = parser.parse_args()
+  if args.checkout and not os.path.isfile(os.path.join(args.checkout, 'bench.py')):
+    parser.error(f'--checkout {args.checkout}: no bench.py there; make one with '
+                 '`git worktree add DIR COMMIT`')
   torch.set_num_threads(args.threads)
   print(f'{runtime.cpu_description()}\ntorch {torch.__version__}, {args.threads} threads; '
         'ours: jax on all local devices\n')
+  if args.checkout:
+    print(f'checkout: {args.checkout} ({checkout_commit(args.checkout)})\n')
+  extra = ' checkout images/s | checkout ÷ PyTorch\'s faster |' if args.checkout else ''
   print('| model | batch | round | PyTorch NCHW images/s | PyTorch channels-last '
-        '| ours images/s | ours ÷ PyTorch\'s faster | our compile |')
-  print('|---|---:|---:|---:|---:|---:|---:|---:|')
+        f'| ours images/s | ours ÷ PyTorch\'s faster | our compile |{extra}')
+  print('|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * (2 if args.checkout else 0))
   rounds = range(1, args.rounds + 1)
   for round_, name in ((r, n) for r in rounds for n in args.models.split(',')):
     batch = CASES[name]
     nchw, nhwc = (batch / torch_step_seconds(name, batch, args.steps, layout)
                   for layout in (torch.contiguous_format, torch.channels_last))
     result = ours(name, batch, args.steps)
-    print(f'| {name} | {batch} | {round_} | {nchw:.1f} | {nhwc:.1f} | '
-          f'{result["images_per_s"]:.1f} | '
-          f'{result["images_per_s"] / max(nchw, nhwc):.2f}× | {result["compile_s"]:.0f} s |',
-          flush=True)
+    line = (f'| {name} | {batch} | {round_} | {nchw:.1f} | {nhwc:.1f} | '
+            f'{result["images_per_s"]:.1f} | '
+            f'{result["images_per_s"] / max(nchw, nhwc):.2f}× | {result["compile_s"]:.0f} s |')
+    if args.checkout:
+      other = ours(name, batch, args.steps, args.checkout)['images_per_s']
+      line += f' {other:.1f} | {other / max(nchw, nhwc):.2f}× |'
+    print(line, flush=True)
+
+
+def checkout_commit(path):
+  return subprocess.run(['git', '-C', path, 'log', '-1', '--format=%h %s'], capture_output=True,
+                        text=True).stdout.strip()[:72] or 'not a git checkout'
 
 
 if __name__ == '__main__':

@@ -162,11 +162,12 @@ def test_eval_counts_ignore_padding():
 
 @pytest.mark.parametrize('leaf,bad', [(None, None), ('w', np.nan), ('w', np.inf),
                                       ('w', -np.inf), ('b', np.nan), ('b', -np.inf),
-                                      ('loss', np.inf)])
+                                      ('loss', np.inf), ('kernel', np.nan), ('kernel', np.inf)])
 def test_all_finite_finds_every_nan_and_inf(leaf, bad):
   tree = {'loss': np.float32(2.5),
           'w': np.random.default_rng(0).normal(0, 1e30, (300, 70)).astype(np.float32),  # huge
-          'b': np.ones(3, jnp.bfloat16)}
+          'b': np.ones(3, jnp.bfloat16),
+          'kernel': np.ones((1024, 1024), np.float32)}  # a layer's size: XLA:CPU's library reduce
   if leaf:
     tree[leaf] = np.array(tree[leaf])
     tree[leaf].flat[tree[leaf].size // 2] = bad
