@@ -163,3 +163,13 @@ def test_the_layer_profile_reads_every_convolution_of_the_model(model, convoluti
   assert sum(layers.values()) == convolutions
   (_, kernel, strides, _, _), count = next(iter(layers.items()))
   assert (kernel, strides, count) == (first, (stride, stride), 1)
+
+
+def test_the_pytorch_comparison_says_how_to_make_a_checkout(tmp_path):
+  pytest.importorskip('torch')
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'pytorch_train_step.py'),
+                        '--checkout', str(tmp_path)], capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and out.stdout == ''
+  assert f'--checkout {tmp_path}: no bench.py there' in out.stderr.splitlines()[-1]
+  assert 'git worktree add DIR COMMIT' in out.stderr.splitlines()[-1]

@@ -135,6 +135,28 @@ def train_on(devices, batches):
   return jax.device_get(state), losses
 
 
+class InfiniteSlope(nn.Module):
+  """A finite loss whose gradient is infinite: sqrt's slope at 0."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    w = self.param('w', nn.initializers.zeros, (5,))
+    return jnp.sqrt(w) + 0 * x.mean()
+
+
+@pytest.mark.parametrize('lr', [0.1, 0.0])
+def test_an_infinite_gradient_under_a_finite_loss_is_nonfinite(lr):
+  config = common.base()
+  state = steps.create_train_state(jax.random.key(0), InfiniteSlope(),
+                                   optim.create_optimizer(config), (4, 4, 3))
+  batch = {'image': jnp.zeros((2, 4, 4, 3)), 'label': jnp.array([0, 1])}
+  step = jax.jit(partial(steps.train_step, schedule=optax.constant_schedule(lr),
+                         dropout_key=jax.random.key(1), skip_nonfinite=True))
+  new_state, metrics = step(state, batch)
+  assert np.isfinite(float(metrics['train_loss'])) and int(metrics['nonfinite']) == 1
+  np.testing.assert_array_equal(new_state.params['w'], state.params['w'])  # skipped
+
+
 def test_one_and_two_devices_give_the_same_training():
   assert jax.device_count() >= 2, 'conftest forces two CPU devices'
   rng = np.random.default_rng(0)
