@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from cnn_arch import onednn
+
 NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -31,11 +33,13 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
   out_shape = lax.conv_general_shape_tuple(lhs.shape, rhs.shape, window_strides, padding, NHWC)
+  strides, pads = tuple(window_strides), tuple(map(tuple, padding))
+  if ONEDNN.get(convolution_key(lhs, rhs, strides, pads, feature_group_count)):
+    return onednn.convolution(lhs, rhs, strides, pads, feature_group_count)
   if feature_group_count == 1 and any(n < k for n, k in zip(lhs.shape[1:3], rhs.shape[:2])):
     # A map smaller than the kernel (VGG's conv5 at 2×2 for a 32×32 input): XLA:CPU convolves
     # it 70× slower than it multiplies the patches by the kernel.
-    return _conv_of_patches(lhs, rhs, tuple(window_strides), padding, out_shape[1:3])
-  strides, pads = tuple(window_strides), tuple(map(tuple, padding))
+    return _conv_of_patches(lhs, rhs, strides, pads, out_shape[1:3])
   if (kernel_gradient_method(lhs.shape, rhs.shape, out_shape, strides, feature_group_count)
       == 'xla' and _input_gradient_method(lhs, rhs, strides, pads, feature_group_count) == 'xla'):
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
@@ -81,14 +85,25 @@ INPUT_GRADIENTS = {}
 
 
 def input_gradient_key(x, kernel, strides, pads, groups):
-  """'32x56x56x64 3x3x64x128 s2x2 p1,1,1,1 float32' for a strided convolution that has a
-  choice of input gradient (groups of 1); None for the others."""
+  """`convolution_key` for a strided convolution that has a choice of input gradient (groups
+  of 1); None for the others."""
   if groups != 1 or max(strides) == 1 or any(
       n < k for n, k in zip(x.shape[1:3], kernel.shape[:2])):  # (small maps: `_conv_of_patches`)
     return None
+  return convolution_key(x, kernel, strides, pads, groups)
+
+
+# Which convolutions oneDNN computes, forward and backward (cnn_arch.onednn), by
+# `convolution_key`: those cnn_train.cpu_kernels measured faster so on this CPU.
+ONEDNN = {}
+
+
+def convolution_key(x, kernel, strides, pads, groups):
+  """'32x56x56x64 3x3x64x128 s2x2 p1,1,1,1 float32' (and ' g2' for groups of 2)."""
   dims = lambda shape: 'x'.join(map(str, shape))
   return (f'{dims(x.shape)} {dims(kernel.shape)} s{dims(strides)} '
-          f'p{",".join(str(p) for pair in pads for p in pair)} {jnp.dtype(x.dtype).name}')
+          f'p{",".join(str(p) for pair in pads for p in pair)} {jnp.dtype(x.dtype).name}'
+          + (f' g{groups}' if groups > 1 else ''))
 
 
 def _input_gradient_of_phases(grad_out, kernel, x_shape, strides, pads):

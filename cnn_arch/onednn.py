@@ -1,0 +1,122 @@
+"""oneDNN's convolutions for XLA:CPU, through JAX's foreign function interface.
+
+PyTorch convolves on CPUs with oneDNN's direct convolutions (JIT-compiled for the CPU's vector
+extensions); XLA:CPU with Eigen's image patches and matrix products, 1.1-2× slower per layer on
+an AVX-512 Zen 4 (docs/performance.md). `convolution` is lax's float32 NHWC/HWIO convolution
+computed by oneDNN, forward and backward, when `available()`: setup.sh installs oneDNN (PyPI's
+onednn-cpu-gomp) and builds onednn_conv.cc into the virtual environment with
+
+    python -m cnn_arch.onednn --build
+
+Which convolutions use it is cnn_arch.cpu_conv's choice, measured per CPU (cnn_train.cpu_kernels).
+"""
+import argparse
+import ctypes
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+TARGET = 'cnn_zoo_onednn_convolution'
+SOURCE = Path(__file__).with_name('onednn_conv.cc')
+FORWARD, INPUT_GRADIENT, KERNEL_GRADIENT = 0, 1, 2
+
+
+def library_path(prefix=sys.prefix):
+  """Where --build puts the handler: in the environment whose jaxlib and oneDNN it was built
+  against."""
+  return Path(prefix) / 'lib' / 'libcnn_zoo_onednn_conv.so'
+
+
+@functools.cache
+def available():
+  """Whether the handler is built and loads (and registers it with JAX once). Off with
+  CNN_ZOO_ONEDNN=0."""
+  if os.environ.get('CNN_ZOO_ONEDNN', '1') == '0' or not library_path().exists():
+    return False
+  try:
+    library = ctypes.cdll.LoadLibrary(str(library_path()))
+  except OSError:  # oneDNN uninstalled since the build: XLA's convolutions
+    return False
+  jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.OneDnnConvolution),
+                              platform='cpu')
+  return True
+
+
+def supports(x, kernel, lhs_dilation=None, rhs_dilation=None):
+  """Whether `convolution` computes this lax.conv_general_dilated (NHWC/HWIO assumed)."""
+  return (x.dtype == kernel.dtype == np.float32
+          and all(d == 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ()))))
+
+
+def _call(kind, a, b, out_shape, strides, pads, groups):
+  pads = np.asarray(pads, np.int64).reshape(2, 2)
+  return jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(out_shape, np.float32))(
+      a, b, kind=np.int64(kind), strides=np.asarray(strides, np.int64), pad_lo=pads[:, 0],
+      pad_hi=pads[:, 1], groups=np.int64(groups))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def convolution(x, kernel, strides, pads, groups):
+  """lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=NHWC/HWIO/NHWC,
+  feature_group_count=groups) for float32, by oneDNN. `pads` is ((top, bottom), (left, right))."""
+  (kh, kw), (sh, sw) = kernel.shape[:2], strides
+  (top, bottom), (left, right) = pads
+  out_shape = (x.shape[0], (x.shape[1] + top + bottom - kh) // sh + 1,
+               (x.shape[2] + left + right - kw) // sw + 1, kernel.shape[3])
+  return _call(FORWARD, x, kernel, out_shape, strides, pads, groups)
+
+
+def _forward(x, kernel, strides, pads, groups):
+  return convolution(x, kernel, strides, pads, groups), (x, kernel)
+
+
+def _backward(strides, pads, groups, saved, grad_out):
+  x, kernel = saved
+  return (_call(INPUT_GRADIENT, grad_out, kernel, x.shape, strides, pads, groups),
+          _call(KERNEL_GRADIENT, x, grad_out, kernel.shape, strides, pads, groups))
+
+
+convolution.defvjp(_forward, _backward)
+
+
+def build(prefix=sys.prefix, compiler=None):
+  """Compile onednn_conv.cc against the environment's oneDNN and jaxlib; returns the library."""
+  prefix = Path(prefix)
+  header = prefix / 'include' / 'oneapi' / 'dnnl' / 'dnnl.hpp'
+  onednn = prefix / 'lib' / 'libdnnl.so.3'
+  if not header.exists() or not onednn.exists():
+    raise SystemExit(f'{__name__}: oneDNN is not installed in {prefix}: pip install '
+                     'onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0')
+  compiler = compiler or os.environ.get('CXX', 'c++')
+  out = library_path(prefix)
+  command = [compiler, '-O2', '-std=c++17', '-shared', '-fPIC', '-w', str(SOURCE),
+             f'-I{prefix / "include"}', f'-I{jax.ffi.include_dir()}', f'-L{onednn.parent}',
+             '-l:libdnnl.so.3', f'-Wl,-rpath,{onednn.parent}', '-o', str(out)]
+  try:
+    subprocess.run(command, check=True, capture_output=True, text=True)
+  except FileNotFoundError:
+    raise SystemExit(f'{__name__}: no C++ compiler ({compiler}): apt-get install g++, or set CXX')
+  except subprocess.CalledProcessError as e:
+    last = (e.stderr.strip().splitlines() or ['(no output)'])[-1]
+    raise SystemExit(f'{__name__}: {compiler} failed on {SOURCE.name}: {last}')
+  return out
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--build', action='store_true', help='compile the handler (setup.sh does)')
+  args = parser.parse_args(argv)
+  if args.build:
+    print(f'built {build()}')
+  else:
+    print('oneDNN convolutions:', 'available' if available() else
+          f'not built ({library_path()}): python -m {__name__} --build')
+
+
+if __name__ == '__main__':
+  main()
