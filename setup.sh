@@ -55,6 +55,8 @@ apt_packages=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 [[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
   apt_packages+=(dataset-fashion-mnist)
+# The C++ compiler that builds the oneDNN convolutions' handler (x86-64 Linux, where PyPI has oneDNN).
+[[ $(uname -m) != x86_64 ]] || command -v "${CXX:-c++}" >/dev/null || apt_packages+=(g++)
 if (( ${#apt_packages[@]} )); then
   sudo=$([[ $(id -u) == 0 ]] || echo sudo)
   # Without apt (or rights), Fashion-MNIST is downloaded by TFDS at the first run instead.
@@ -70,6 +72,12 @@ for cuda in cuda12 cuda13; do
   [[ $cuda == "$build" ]] || stale+=("jax-$cuda-plugin" "jax-$cuda-pjrt")
 done
 .venv/bin/python -m pip uninstall -qq -y "${stale[@]}"
+# oneDNN's convolutions for XLA:CPU, built against this environment's jaxlib; without them
+# (no compiler, another CPU architecture) XLA's own convolutions run.
+if [[ -e .venv/lib/libdnnl.so.3 ]]; then
+  .venv/bin/python -m cnn_arch.onednn --build >/dev/null ||
+    echo "setup.sh: XLA's own convolutions will run on CPUs" >&2
+fi
 if [[ $build != cpu ]]; then
   # The same lower bound as requirements.txt's jax; the extra pins jaxlib and the plugin to jax.
   jax_min=$(sed -n 's/^jax>=\([0-9.]*\).*/\1/p' requirements.txt)

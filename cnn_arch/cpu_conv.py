@@ -1,5 +1,6 @@
-"""`Conv`: Flax's convolution, the same function, with a kernel gradient (and, for maps smaller
-than the kernel, a forward) that is faster on CPUs, and for strided ones the input gradient that
+"""`Conv`: Flax's convolution, the same function, faster on CPUs: oneDNN's where
+cnn_arch.onednn says it computes it (AVX-512 CPUs), else XLA's with a kernel gradient (and, for
+maps smaller than the kernel, a forward) of our own, and for strided ones the input gradient that
 cnn_train.cpu_kernels measured faster on this CPU. GPUs, dilations and other layouts get XLA's.
 """
 import functools
@@ -19,9 +20,9 @@ NHWC = ('NHWC', 'HWIO', 'NHWC')
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          **kwargs):
-  """lax.conv_general_dilated, the same function, with a kernel gradient that is faster on CPUs
-  (see `kernel_gradient_method`) and a matmul for maps smaller than the kernel. GPUs,
-  dilations and other layouts keep XLA's own."""
+  """lax.conv_general_dilated, the same function: by oneDNN (`onednn.computes`), or with a
+  kernel gradient that is faster on CPUs (see `kernel_gradient_method`) and a matmul for maps
+  smaller than the kernel. GPUs, dilations and other layouts keep XLA's own."""
   args = dict(lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
               dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
               **kwargs)
@@ -32,10 +33,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **args)
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-  out_shape = lax.conv_general_shape_tuple(lhs.shape, rhs.shape, window_strides, padding, NHWC)
   strides, pads = tuple(window_strides), tuple(map(tuple, padding))
-  if ONEDNN.get(convolution_key(lhs, rhs, strides, pads, feature_group_count)):
+  if onednn.computes(lhs.dtype, rhs.dtype):
     return onednn.convolution(lhs, rhs, strides, pads, feature_group_count)
+  out_shape = lax.conv_general_shape_tuple(lhs.shape, rhs.shape, window_strides, padding, NHWC)
   if feature_group_count == 1 and any(n < k for n, k in zip(lhs.shape[1:3], rhs.shape[:2])):
     # A map smaller than the kernel (VGG's conv5 at 2×2 for a 32×32 input): XLA:CPU convolves
     # it 70× slower than it multiplies the patches by the kernel.
@@ -85,25 +86,14 @@ INPUT_GRADIENTS = {}
 
 
 def input_gradient_key(x, kernel, strides, pads, groups):
-  """`convolution_key` for a strided convolution that has a choice of input gradient (groups
-  of 1); None for the others."""
+  """'32x56x56x64 3x3x64x128 s2x2 p1,1,1,1 float32' for a strided convolution that has a
+  choice of input gradient (groups of 1); None for the others."""
   if groups != 1 or max(strides) == 1 or any(
       n < k for n, k in zip(x.shape[1:3], kernel.shape[:2])):  # (small maps: `_conv_of_patches`)
     return None
-  return convolution_key(x, kernel, strides, pads, groups)
-
-
-# Which convolutions oneDNN computes, forward and backward (cnn_arch.onednn), by
-# `convolution_key`: those cnn_train.cpu_kernels measured faster so on this CPU.
-ONEDNN = {}
-
-
-def convolution_key(x, kernel, strides, pads, groups):
-  """'32x56x56x64 3x3x64x128 s2x2 p1,1,1,1 float32' (and ' g2' for groups of 2)."""
   dims = lambda shape: 'x'.join(map(str, shape))
   return (f'{dims(x.shape)} {dims(kernel.shape)} s{dims(strides)} '
-          f'p{",".join(str(p) for pair in pads for p in pair)} {jnp.dtype(x.dtype).name}'
-          + (f' g{groups}' if groups > 1 else ''))
+          f'p{",".join(str(p) for pair in pads for p in pair)} {jnp.dtype(x.dtype).name}')
 
 
 def _input_gradient_of_phases(grad_out, kernel, x_shape, strides, pads):

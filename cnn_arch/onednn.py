@@ -8,7 +8,7 @@ onednn-cpu-gomp) and builds onednn_conv.cc into the virtual environment with
 
     python -m cnn_arch.onednn --build
 
-Which convolutions use it is cnn_arch.cpu_conv's choice, measured per CPU (cnn_train.cpu_kernels).
+cnn_arch.cpu_conv uses it where `computes` says.
 """
 import argparse
 import ctypes
@@ -34,9 +34,8 @@ def library_path(prefix=sys.prefix):
 
 @functools.cache
 def available():
-  """Whether the handler is built and loads (and registers it with JAX once). Off with
-  CNN_ZOO_ONEDNN=0."""
-  if os.environ.get('CNN_ZOO_ONEDNN', '1') == '0' or not library_path().exists():
+  """Whether the handler is built and loads (and registers it with JAX, once)."""
+  if not library_path().exists():
     return False
   try:
     library = ctypes.cdll.LoadLibrary(str(library_path()))
@@ -47,10 +46,52 @@ def available():
   return True
 
 
-def supports(x, kernel, lhs_dilation=None, rhs_dilation=None):
-  """Whether `convolution` computes this lax.conv_general_dilated (NHWC/HWIO assumed)."""
-  return (x.dtype == kernel.dtype == np.float32
-          and all(d == 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ()))))
+# oneDNN's dnnl_cpu_isa_t: a bit mask, each level containing the ones below.
+AVX512_CORE = 0x27
+
+
+@functools.cache
+def cpu_isa():
+  """The instruction set oneDNN's kernels use on this CPU (a dnnl_cpu_isa_t), 0 if unknown."""
+  if not available():
+    return 0
+  onednn = ctypes.cdll.LoadLibrary(str(library_path().with_name('libdnnl.so.3')))
+  return onednn.dnnl_get_effective_cpu_isa()
+
+
+def enabled():
+  """Whether cpu_conv hands float32 convolutions to oneDNN: where its AVX-512 kernels run, which
+  are faster than XLA's on every convolution of ResNet-18 on a Zen 4 (docs/performance.md;
+  AVX2 CPUs keep XLA's, measured faster than PyTorch's there). CNN_ZOO_ONEDNN=1 uses oneDNN on
+  any x86 CPU, =0 never."""
+  choice = os.environ.get('CNN_ZOO_ONEDNN', '')
+  if choice not in ('', '0', '1'):
+    raise ValueError(f'CNN_ZOO_ONEDNN={choice}: use 1 (always), 0 (never) or leave it unset')
+  if choice == '0' or not available():
+    return False
+  return choice == '1' or cpu_isa() & AVX512_CORE == AVX512_CORE
+
+
+def computes(*dtypes):
+  """Whether cpu_conv's convolution of these operand dtypes is oneDNN's: float32 on a single
+  CPU device (a custom call would be computed whole on each device of a sharded step)."""
+  return (all(np.dtype(d) == np.float32 for d in dtypes) and jax.default_backend() == 'cpu'
+          and jax.device_count() == 1 and enabled())
+
+
+def layer_of(eqn):
+  """(input shape, kernel shape, strides, padding, groups, dtype) of a jaxpr equation that is a
+  oneDNN forward convolution, else None: what cnn_train.cpu_kernels reads off lax's."""
+  if eqn.primitive.name != 'ffi_call' or eqn.params['target_name'] != TARGET:
+    return None
+  attributes = {name: np.asarray(getattr(value, 'val', value))
+                for name, value in eqn.params['attributes']}
+  if attributes['kind'] != FORWARD:
+    return None
+  x, kernel = (v.aval for v in eqn.invars)
+  pads = tuple(zip(attributes['pad_lo'].tolist(), attributes['pad_hi'].tolist()))
+  return (x.shape, kernel.shape, tuple(attributes['strides'].tolist()), pads,
+          int(attributes['groups']), np.dtype(x.dtype).name)
 
 
 def _call(kind, a, b, out_shape, strides, pads, groups):

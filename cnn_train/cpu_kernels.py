@@ -17,7 +17,7 @@ import jax.extend
 import jax.numpy as jnp
 from jax import lax
 
-from cnn_arch import cpu_conv
+from cnn_arch import cpu_conv, onednn
 from cnn_train import runtime, user_cache
 
 # 'phases' must beat XLA's by this much: the two are often even, and a timing on a busy CPU
@@ -36,13 +36,16 @@ def machine_key():
 
 def convolutions(model, images):
   """Counter of (input shape NHWC, kernel HWIO, strides, padding, groups, dtype) over the
-  model's forward pass on `images` (a shape and dtype), first layer first."""
+  model's forward pass on `images` (a shape and dtype), first layer first, lax's convolutions
+  and oneDNN's alike."""
   jaxpr = jax.make_jaxpr(lambda x: model.init(jax.random.key(0), x))(images)
   found = Counter()
 
   def visit(jaxpr):
     for eqn in jaxpr.eqns:
-      if eqn.primitive.name == 'conv_general_dilated':
+      if layer := onednn.layer_of(eqn):
+        found[layer] += 1
+      elif eqn.primitive.name == 'conv_general_dilated':
         lhs, rhs = (v.aval for v in eqn.invars)
         p = eqn.params
         found[(lhs.shape, rhs.shape, tuple(p['window_strides']),
@@ -93,7 +96,8 @@ def choose_input_gradients(model, images):
   for x, kernel, strides, pads, groups, dtype in layers:
     key = cpu_conv.input_gradient_key(jax.ShapeDtypeStruct(x, dtype),
                                       jax.ShapeDtypeStruct(kernel, dtype), strides, pads, groups)
-    if key and x != images.shape:  # the image's gradient is never computed
+    # The image's gradient is never computed; oneDNN's convolutions have no choice.
+    if key and x != images.shape and not onednn.computes(dtype):
       keys[key] = (x, kernel, strides, pads, dtype)
   cache = user_cache.read_json(cache_path())
   known = cache.setdefault(machine_key(), {})

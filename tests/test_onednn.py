@@ -50,21 +50,61 @@ def test_onednn_computes_what_lax_computes(shape, kernel, stride, padding, group
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
 
 
-@needs_onednn
-def test_cpu_conv_hands_the_chosen_convolutions_to_onednn(monkeypatch):
-  """cpu_conv.Conv computes a convolution with oneDNN exactly when its key is chosen."""
-  x, w = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 6))
-  key = cpu_conv.convolution_key(x, w, (1, 1), ((1, 1), (1, 1)), 1)
-  assert key == '2x8x8x4 3x3x4x6 s1x1 p1,1,1,1 float32'
+@pytest.fixture
+def one_device(monkeypatch):
+  """The tests run on two CPU devices; a user's CPU is one, where oneDNN's convolutions run."""
+  monkeypatch.setattr(jax, 'device_count', lambda: 1)
 
-  def by_onednn(x, w):  # traced afresh each time: the choice is read when tracing
-    conv = lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), 'SAME',
+
+def lowered_by_onednn(fn, *args):
+  return onednn.TARGET in jax.jit(fn).lower(*args).as_text()
+
+
+@needs_onednn
+def test_cpu_conv_hands_float32_convolutions_to_onednn_when_enabled(one_device, monkeypatch):
+  x, w = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 6))
+
+  def conv(x, w):  # a new function each time: the choice is made when it is traced
+    return lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), 'SAME',
                                                       dimension_numbers=cpu_conv.NHWC)
-    return 'cnn_zoo_onednn' in jax.jit(conv).lower(x, w).as_text()
-  assert not by_onednn(x, w)
-  monkeypatch.setitem(cpu_conv.ONEDNN, key, True)
-  assert by_onednn(x, w)
-  assert not by_onednn(x, w[:, :, :, :5])
+  monkeypatch.setenv('CNN_ZOO_ONEDNN', '1')
+  assert lowered_by_onednn(conv(x, w), x, w)
+  assert not lowered_by_onednn(conv(x, w), x.astype(jnp.bfloat16), w.astype(jnp.bfloat16))
+  monkeypatch.setenv('CNN_ZOO_ONEDNN', '0')
+  assert not lowered_by_onednn(conv(x, w), x, w)
+  monkeypatch.setenv('CNN_ZOO_ONEDNN', 'yes')
+  with pytest.raises(ValueError, match='CNN_ZOO_ONEDNN=yes: use 1'):
+    onednn.enabled()
+  monkeypatch.delenv('CNN_ZOO_ONEDNN')
+  assert onednn.enabled() == (onednn.cpu_isa() & onednn.AVX512_CORE == onednn.AVX512_CORE)
+
+
+@needs_onednn
+def test_resnet18_trains_the_same_by_onednn(one_device, monkeypatch):
+  """A whole network: ResNet-18's loss and gradients are XLA's, to float32 rounding, and
+  cnn_train.cpu_kernels reads its 20 convolutions off either step."""
+  import cnn_arch
+  from cnn_train import cpu_kernels
+  model = cnn_arch.create_model('resnet18', 10)
+  images = jax.random.normal(jax.random.key(0), (2, 128, 128, 3))
+  variables = model.init(jax.random.key(1), images, train=False)
+
+  def loss(params):
+    logits, _ = model.apply({**variables, 'params': params}, images, train=True,
+                            mutable=['batch_stats'])
+    return jnp.mean(jax.nn.log_softmax(logits)[:, 3])
+  results = {}
+  for choice in ('0', '1'):
+    monkeypatch.setenv('CNN_ZOO_ONEDNN', choice)
+    step = jax.jit(jax.value_and_grad(lambda p: loss(p)))  # traced afresh for each choice
+    assert lowered_by_onednn(step, variables['params']) == (choice == '1')
+    results[choice] = step(variables['params'])
+    layers = cpu_kernels.convolutions(model, jax.ShapeDtypeStruct(images.shape, images.dtype))
+    assert sum(layers.values()) == 20  # 1 + 16 + 3 shortcuts, as He et al. count them
+  (xla_loss, xla_grads), (our_loss, our_grads) = results['0'], results['1']
+  np.testing.assert_allclose(our_loss, xla_loss, rtol=1e-5)
+  for ours, want in zip(jax.tree.leaves(our_grads), jax.tree.leaves(xla_grads)):
+    np.testing.assert_allclose(ours, want, rtol=1e-3, atol=1e-4 * float(jnp.max(jnp.abs(want))))
 
 
 def test_building_without_onednn_says_what_to_install(tmp_path):
