@@ -105,10 +105,8 @@ def _call(kind, a, b, out_shape, strides, pads, groups):
 def convolution(x, kernel, strides, pads, groups):
   """lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=NHWC/HWIO/NHWC,
   feature_group_count=groups) for float32, by oneDNN. `pads` is ((top, bottom), (left, right))."""
-  (kh, kw), (sh, sw) = kernel.shape[:2], strides
-  (top, bottom), (left, right) = pads
-  out_shape = (x.shape[0], (x.shape[1] + top + bottom - kh) // sh + 1,
-               (x.shape[2] + left + right - kw) // sw + 1, kernel.shape[3])
+  out_shape = jax.lax.conv_general_shape_tuple(x.shape, kernel.shape, strides, pads,
+                                               ('NHWC', 'HWIO', 'NHWC'))
   return _call(FORWARD, x, kernel, out_shape, strides, pads, groups)
 
 
