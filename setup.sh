@@ -75,7 +75,7 @@ done
 # oneDNN's convolutions for XLA:CPU, built against this environment's jaxlib; without them
 # (no compiler, another CPU architecture) XLA's own convolutions run.
 if [[ -e .venv/lib/libdnnl.so.3 ]]; then
-  .venv/bin/python -m cnn_arch.onednn --build >/dev/null ||
+  .venv/bin/python -m cnn_arch.onednn_build >/dev/null ||
     echo "setup.sh: XLA's own convolutions will run on CPUs" >&2
 fi
 if [[ $build != cpu ]]; then

@@ -6,15 +6,13 @@ an AVX-512 Zen 4 (docs/performance.md). `convolution` is lax's float32 NHWC/HWIO
 computed by oneDNN, forward and backward, when `available()`: setup.sh installs oneDNN (PyPI's
 onednn-cpu-gomp) and builds onednn_conv.cc into the virtual environment with
 
-    python -m cnn_arch.onednn --build
+    python -m cnn_arch.onednn_build
 
 cnn_arch.cpu_conv uses it where `computes` says.
 """
-import argparse
 import ctypes
 import functools
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +25,7 @@ FORWARD, INPUT_GRADIENT, KERNEL_GRADIENT = 0, 1, 2
 
 
 def library_path(prefix=sys.prefix):
-  """Where --build puts the handler: in the environment whose jaxlib and oneDNN it was built
+  """Where onednn_build puts the handler: in the environment whose jaxlib and oneDNN it was built
   against."""
   return Path(prefix) / 'lib' / 'libcnn_zoo_onednn_conv.so'
 
@@ -121,41 +119,3 @@ def _backward(strides, pads, groups, saved, grad_out):
 
 
 convolution.defvjp(_forward, _backward)
-
-
-def build(prefix=sys.prefix, compiler=None):
-  """Compile onednn_conv.cc against the environment's oneDNN and jaxlib; returns the library."""
-  prefix = Path(prefix)
-  header = prefix / 'include' / 'oneapi' / 'dnnl' / 'dnnl.hpp'
-  onednn = prefix / 'lib' / 'libdnnl.so.3'
-  if not header.exists() or not onednn.exists():
-    raise SystemExit(f'{__name__}: oneDNN is not installed in {prefix}: pip install '
-                     'onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0')
-  compiler = compiler or os.environ.get('CXX', 'c++')
-  out = library_path(prefix)
-  command = [compiler, '-O2', '-std=c++17', '-shared', '-fPIC', '-w', str(SOURCE),
-             f'-I{prefix / "include"}', f'-I{jax.ffi.include_dir()}', f'-L{onednn.parent}',
-             '-l:libdnnl.so.3', f'-Wl,-rpath,{onednn.parent}', '-o', str(out)]
-  try:
-    subprocess.run(command, check=True, capture_output=True, text=True)
-  except FileNotFoundError:
-    raise SystemExit(f'{__name__}: no C++ compiler ({compiler}): apt-get install g++, or set CXX')
-  except subprocess.CalledProcessError as e:
-    last = (e.stderr.strip().splitlines() or ['(no output)'])[-1]
-    raise SystemExit(f'{__name__}: {compiler} failed on {SOURCE.name}: {last}')
-  return out
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--build', action='store_true', help='compile the handler (setup.sh does)')
-  args = parser.parse_args(argv)
-  if args.build:
-    print(f'built {build()}')
-  else:
-    print('oneDNN convolutions:', 'available' if available() else
-          f'not built ({library_path()}): python -m {__name__} --build')
-
-
-if __name__ == '__main__':
-  main()

@@ -4,10 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnn_arch import cpu_conv, onednn
+from cnn_arch import cpu_conv, onednn, onednn_build
 
 needs_onednn = pytest.mark.skipif(
-    not onednn.available(), reason='oneDNN handler not built: python -m cnn_arch.onednn --build')
+    not onednn.available(), reason='oneDNN handler not built: python -m cnn_arch.onednn_build')
 
 
 def test_the_handler_is_built_where_onednn_is_installed():
@@ -15,7 +15,7 @@ def test_the_handler_is_built_where_onednn_is_installed():
   pass for a machine without oneDNN."""
   if not onednn.library_path().with_name('libdnnl.so.3').exists():
     pytest.skip('oneDNN is not installed in this environment')
-  assert onednn.available(), 'python -m cnn_arch.onednn --build'
+  assert onednn.available(), 'python -m cnn_arch.onednn_build'
 
 
 @needs_onednn
@@ -109,4 +109,4 @@ def test_resnet18_trains_the_same_by_onednn(one_device, monkeypatch):
 
 def test_building_without_onednn_says_what_to_install(tmp_path):
   with pytest.raises(SystemExit, match='pip install onednn-cpu-gomp'):
-    onednn.build(prefix=tmp_path)
+    onednn_build.build(prefix=tmp_path)
